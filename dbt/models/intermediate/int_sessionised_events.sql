@@ -1,0 +1,24 @@
+-- Sessions from behaviour, not from the source: a user's events more than
+-- `session_gap_minutes` apart start a new session (sources such as RetailRocket have none).
+with ordered as (
+    select
+        *,
+        lag(event_time) over (partition by user_id order by event_time, event_id) as previous_time
+    from {{ ref('stg_events') }}
+),
+flagged as (
+    select
+        *,
+        case
+            when previous_time is null
+              or epoch(event_time) - epoch(previous_time) > {{ var('session_gap_minutes') }} * 60 then 1
+            else 0
+        end as starts_session
+    from ordered
+)
+select
+    * exclude (starts_session, previous_time),
+    user_id || ':' || cast(
+        sum(starts_session) over (partition by user_id order by event_time, event_id rows unbounded preceding)
+        as varchar) as session_key
+from flagged

@@ -1,0 +1,21 @@
+-- Behaviour events from every source, one row per event.
+with unioned as (
+    select *, 'source' as origin from {{ source('raw', 'events') }}
+    union all by name
+    select *, 'inbox' as origin from {{ source('raw', 'inbox_events') }}
+)
+select
+    event_id,
+    event_time,
+    cast(event_time as date) as event_date,
+    user_id,
+    session_id as source_session_id,
+    event_type,
+    item_id,
+    price,
+    quantity,
+    dwell_seconds,
+    device,
+    origin,
+    _load_id as load_id
+from unioned

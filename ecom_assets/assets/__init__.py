@@ -1,0 +1,1 @@
+"""Asset groups, one module each: ingest (raw tables, inbox), features (dbt)."""

@@ -1,0 +1,113 @@
+"""Dagster resources: the DuckDB warehouse, the model store, the pseudonymisation key and
+the data source. Paths default to project-local folders; env vars override them for a
+deployment (`ECOM_WAREHOUSE`, `ECOM_MODEL_DIR`, `ECOM_INBOX_DIR`) and carry the one
+secret (`ECOM_PSEUDONYM_KEY`)."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator, Literal
+
+import duckdb
+import pandas as pd
+from dagster import ConfigurableResource
+from pydantic import Field as PydanticField
+
+from ecom_assets import paths
+from ecom_assets.privacy import PseudonymKey, load_or_create_key
+from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop
+from ecom_assets.warehouse import connect
+
+
+class WarehouseResource(ConfigurableResource):
+    """One DuckDB file. Connections are opened per use and closed at once, so that dbt
+    (a separate process) and the assets never hold the write lock across an asset."""
+
+    path: str = PydanticField(default="", description="DuckDB file; default $ECOM_WAREHOUSE or data/warehouse.duckdb")
+    lock_timeout_s: float = 120.0
+
+    @property
+    def resolved_path(self) -> Path:
+        return paths.resolve(self.path or os.environ.get("ECOM_WAREHOUSE") or paths.DEFAULT_WAREHOUSE)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connect(self.resolved_path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
+            yield con
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
+
+class ModelStoreResource(ConfigurableResource):
+    """Folder of trained models: <root>/<model_name>/<version>/."""
+
+    root: str = PydanticField(default="", description="default $ECOM_MODEL_DIR or models/")
+
+    @property
+    def resolved_root(self) -> Path:
+        return paths.resolve(self.root or os.environ.get("ECOM_MODEL_DIR") or paths.DEFAULT_MODEL_DIR)
+
+    def version_dir(self, model_name: str, version: str) -> Path:
+        path = self.resolved_root / model_name / version
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class PrivacyResource(ConfigurableResource):
+    """The keyed-hash secret for pseudonymising user ids: $ECOM_PSEUDONYM_KEY, else a
+    generated local key file kept outside the warehouse."""
+
+    key_file: str = paths.DEFAULT_KEY_FILE
+
+    def key(self) -> PseudonymKey:
+        return load_or_create_key(paths.resolve(self.key_file))
+
+
+@lru_cache(maxsize=4)
+def _shop(config: ShopConfig) -> SyntheticShop:
+    return SyntheticShop(config)
+
+
+class ShopDataSource(ConfigurableResource):
+    """Which data feeds the raw tables.
+
+    kind="synthetic": the built-in demo shop generates products, users, tickets and each
+    day's events (knobs below). kind="inbox_only": the synthetic tables stay empty and
+    only files dropped in the inbox feed the pipeline.
+    """
+
+    kind: Literal["synthetic", "inbox_only"] = "synthetic"
+    seed: int = 7
+    n_users: int = 2_000
+    n_items: int = 600
+    start_date: str = "2026-10-01"
+    n_days: int = 30
+    events_per_day: int = 4_000
+    drift_date: str | None = None
+    drift_strength: float = 0.6
+    support_tickets: int = 1_500
+    inbox_dir: str = PydanticField(default="", description="default $ECOM_INBOX_DIR or data/inbox")
+
+    @property
+    def resolved_inbox_dir(self) -> Path:
+        return paths.resolve(self.inbox_dir or os.environ.get("ECOM_INBOX_DIR") or paths.DEFAULT_INBOX_DIR)
+
+    def shop_config(self) -> ShopConfig:
+        return ShopConfig(
+            seed=self.seed, n_users=self.n_users, n_items=self.n_items, start_date=self.start_date,
+            n_days=self.n_days, events_per_day=self.events_per_day, drift_date=self.drift_date,
+            drift_strength=self.drift_strength, support_tickets=self.support_tickets,
+        )
+
+    @property
+    def synthetic(self) -> SyntheticShop | None:
+        return _shop(self.shop_config()) if self.kind == "synthetic" else None
+
+    @property
+    def demo_partitions(self) -> list[str]:
+        return [d.isoformat() for d in self.shop_config().days]

@@ -1,0 +1,115 @@
+"""The canonical raw schema every source is mapped onto, with the rules rows must pass.
+
+One `Field` per column: its DuckDB type, whether it is required, and its allowed range or
+values. `validation.py` enforces these; the raw DDL is generated from them, so the
+tables and the checks cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase", "refund")
+LANGUAGES = ("en", "zh")
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
+ENTITIES = ("events", "products", "users", "support_tickets")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    dtype: str  # DuckDB type: VARCHAR, DOUBLE, BIGINT, TIMESTAMP, DATE, BOOLEAN
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class EntitySchema:
+    name: str
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]  # unique within a load; duplicates are quarantined
+    user_id_field: str | None = "user_id"  # pseudonymised at the door
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def ddl_columns(self) -> str:
+        cols = [f"{f.name} {f.dtype}" for f in self.fields]
+        cols += ["_load_id VARCHAR NOT NULL", "_source_row BIGINT NOT NULL"]
+        return ", ".join(cols)
+
+
+SCHEMAS: dict[str, EntitySchema] = {
+    "events": EntitySchema(
+        "events",
+        (
+            Field("event_id", "VARCHAR", required=True),
+            Field("event_time", "TIMESTAMP", required=True),
+            Field("user_id", "VARCHAR", required=True),
+            Field("session_id", "VARCHAR"),
+            Field("event_type", "VARCHAR", required=True, allowed=EVENT_TYPES),
+            Field("item_id", "VARCHAR", required=True),
+            Field("price", "DOUBLE", min=0.0, max=1_000_000.0),
+            Field("quantity", "BIGINT", min=1, max=10_000),
+            Field("dwell_seconds", "DOUBLE", min=0.0, max=86_400.0),
+            Field("device", "VARCHAR"),
+        ),
+        key=("event_id",),
+    ),
+    "products": EntitySchema(
+        "products",
+        (
+            Field("item_id", "VARCHAR", required=True),
+            Field("title_en", "VARCHAR"),
+            Field("title_zh", "VARCHAR"),
+            Field("description_en", "VARCHAR"),
+            Field("description_zh", "VARCHAR"),
+            Field("category_l1", "VARCHAR"),
+            Field("category_l2", "VARCHAR"),
+            Field("brand", "VARCHAR"),
+            Field("price", "DOUBLE", required=True, min=0.0, max=1_000_000.0),
+            Field("discount_pct", "DOUBLE", min=0.0, max=95.0),
+            Field("currency", "VARCHAR"),
+            Field("stock_qty", "BIGINT", min=0, max=10_000_000),
+            Field("is_active", "BOOLEAN"),
+            Field("rating", "DOUBLE", min=0.0, max=5.0),
+            Field("launch_date", "DATE"),
+        ),
+        key=("item_id",),
+        user_id_field=None,
+    ),
+    "users": EntitySchema(
+        "users",
+        (
+            Field("user_id", "VARCHAR", required=True),
+            Field("signup_date", "DATE"),
+            Field("country", "VARCHAR"),
+            Field("city", "VARCHAR"),
+            Field("age_band", "VARCHAR", allowed=AGE_BANDS),
+            Field("preferred_language", "VARCHAR", allowed=LANGUAGES),
+            Field("segment", "VARCHAR"),
+        ),
+        key=("user_id",),
+    ),
+    "support_tickets": EntitySchema(
+        "support_tickets",
+        (
+            Field("ticket_id", "VARCHAR", required=True),
+            Field("user_id", "VARCHAR"),
+            Field("created_at", "TIMESTAMP", required=True),
+            Field("language", "VARCHAR", required=True, allowed=LANGUAGES),
+            Field("channel", "VARCHAR"),
+            Field("question", "VARCHAR", required=True),
+            Field("answer", "VARCHAR"),
+            Field("intent", "VARCHAR"),
+            Field("item_id", "VARCHAR"),
+        ),
+        key=("ticket_id",),
+    ),
+}
+
+# Free-text columns that may carry personal data typed by a customer: scrubbed at the door.
+FREE_TEXT_FIELDS = {"support_tickets": ("question", "answer")}
