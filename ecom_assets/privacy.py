@@ -37,8 +37,12 @@ _PII_COLUMN = re.compile(
     re.IGNORECASE,
 )
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# International or Chinese mobile style numbers: 7+ digits with optional separators.
-_PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s-]?)?(?:\(?\d{2,4}\)?[\s-]?)?\d{3,4}[\s-]?\d{4}(?!\w)")
+# Phone numbers: 7+ digits with optional country code, area code and separators. The
+# boundaries are ASCII on purpose: in Unicode regexes Chinese characters count as \w, and
+# "电话是138-1234-5678" must still match from its first digit.
+_PHONE = re.compile(
+    r"(?<![0-9A-Za-z])(?:\+\d{1,3}[\s-]?)?(?:\(?\d{2,4}\)?[\s-]?)?\d{3,4}[\s-]?\d{4}(?![0-9A-Za-z])"
+)
 
 
 @dataclass(frozen=True)

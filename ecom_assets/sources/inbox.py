@@ -135,8 +135,12 @@ def _read_parquet(path: Path) -> ParsedFile:
 
 
 def _unparsed(bad: list[tuple]) -> pd.DataFrame:
+    """Quarantine rows for lines that could not be split into fields. Their values are
+    NOT kept: without trustworthy column positions there is no telling which value is a
+    customer id, so keeping them could leak one. The reason names the line; the file
+    itself stays in the inbox for whoever fixes it."""
     return pd.DataFrame(
-        [dict(row_number=r, field=f, reason=why, raw_record=json.dumps(raw, ensure_ascii=False) if raw is not None else None) for r, f, why, raw in bad],
+        [dict(row_number=r, field=f, reason=why, raw_record=None) for r, f, why, _ in bad],
         columns=["row_number", "field", "reason", "raw_record"],
     )
 

@@ -1,0 +1,1 @@
+"""Algorithms with no Dagster imports: arrays in, arrays out, unit-tested alone."""

@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny demo shop, isolated warehouse/inbox/key per test, and one
+fully built warehouse per session for the tests that only read it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ["ECOM_PSEUDONYM_KEY"] = "test-pseudonym-key"
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Public data samples live beside the project (../shared/data), never inside it.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TINY_SHOP = dict(n_users=300, n_items=120, n_days=14, events_per_day=900, support_tickets=200, seed=11)
+
+
+def pytest_configure(config):
+    # @dbt_assets reads the manifest at import; make sure it exists before any test imports definitions.
+    from ecom_assets.dbt_project import DBT_PROJECT, prepare_manifest
+
+    if not DBT_PROJECT.manifest_path.exists():
+        prepare_manifest()
+
+
+def make_resources(root: Path, **source_overrides):
+    from ecom_assets.definitions import build_resources
+    from ecom_assets.resources import PrivacyResource, ShopDataSource, WarehouseResource
+
+    return build_resources(
+        warehouse=WarehouseResource(path=str(root / "warehouse.duckdb")),
+        privacy=PrivacyResource(key_file=str(root / "secrets" / "key")),
+        source=ShopDataSource(inbox_dir=str(root / "inbox"), **{**TINY_SHOP, **source_overrides}),
+    )
+
+
+@pytest.fixture
+def resources(tmp_path):
+    return make_resources(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The whole demo graph materialised once on the tiny shop (with the UCI-format
+    fixture in the inbox); tests read the warehouse, never write it."""
+    import shutil
+
+    from ecom_assets.cli import run_pipeline
+
+    root = tmp_path_factory.mktemp("built")
+    (root / "inbox" / "events").mkdir(parents=True)
+    shutil.copy(FIXTURES / "uci_online_retail_small.csv", root / "inbox" / "events" / "uci.csv")
+    res = make_resources(root)
+    run_pipeline(res, log=lambda _: None)
+    return res
+
+
+def query(resources, sql: str, params=None):
+    return resources["warehouse"].query(sql, params)

@@ -1,0 +1,39 @@
+"""Ranking metrics against hand-computed values, and the two reference recommenders."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ecom_assets.ml.baselines import ItemKNNRecommender, PopularityRecommender, interaction_matrix, top_k
+from ecom_assets.ml.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
+
+
+def test_metrics_match_hand_computed_values():
+    rec = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    rel = [{2, 9}, {10}, set()]  # third user has nothing held out: skipped
+    assert hit_rate_at_k(rec, rel, 3) == pytest.approx(0.5)
+    assert recall_at_k(rec, rel, 3) == pytest.approx((1 / 2 + 0) / 2)
+    # user 1: hit at rank 2 -> DCG 1/log2(3); ideal with 2 relevant: 1 + 1/log2(3)
+    expected = ((1 / math.log2(3)) / (1 + 1 / math.log2(3)) + 0.0) / 2
+    assert ndcg_at_k(rec, rel, 3) == pytest.approx(expected)
+    assert ndcg_at_k(np.array([[5, 6]]), [{5}], 2) == pytest.approx(1.0)
+    assert recall_at_k(rec, rel, 1) == 0.0
+
+
+def test_top_k_orders_and_excludes():
+    scores = np.array([[0.1, 0.9, 0.5, 0.7]])
+    seen = interaction_matrix(np.array([0]), np.array([1]), np.array([1.0]), 1, 4)
+    assert top_k(scores, 2).tolist() == [[1, 3]]
+    assert top_k(scores, 2, seen).tolist() == [[3, 2]]
+
+
+def test_item_knn_recommends_what_similar_users_took():
+    # users 0-2 take items 0 and 1 together; user 3 took only item 0
+    users = np.array([0, 0, 1, 1, 2, 2, 3, 4, 4, 5, 5])
+    items = np.array([0, 1, 0, 1, 0, 1, 0, 2, 3, 2, 3])
+    m = interaction_matrix(users, items, np.ones(len(users)), 6, 4)
+    knn = ItemKNNRecommender().fit(m)
+    assert knn.recommend(np.array([3]), 1).tolist() == [[1]]
+    pop = PopularityRecommender().fit(m)
+    assert pop.recommend(np.array([3]), 3).tolist()[0][0] == 1, "most popular unseen item"
