@@ -38,17 +38,18 @@ def _stage_selections(partitions: list[str]) -> list[tuple[str, AssetSelection, 
 
 
 def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None = None,
-                 log: Callable[[str], None] = print, log_level: str = "WARNING") -> dict[str, float]:
+                 log: Callable[[str], None] = print, log_level: str = "WARNING") -> dict[str, dict]:
     """Materialise every asset of the demo graph, stage by stage, with checks.
 
     Event partitions form one single-run backfill over the source's demo window; the
-    other stages are unpartitioned. Returns seconds per stage.
+    other stages are unpartitioned. Returns, per stage, its seconds and the numeric
+    metadata of what it materialised (timings, row counts).
     """
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
 
     resources = resources or build_resources()
     partitions = resources["source"].demo_partitions
-    seconds = {}
+    report = {}
     for name, selection, tags in _stage_selections(partitions):
         t0 = time.perf_counter()
         result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources,
@@ -57,9 +58,15 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
         if failed:
             raise RuntimeError(f"stage {name}: checks failed: {[f'{e.asset_key.to_user_string()}:{e.check_name}' for e in failed]}")
-        seconds[name] = time.perf_counter() - t0
-        log(f"  {name:<10} {seconds[name]:6.1f} s")
-    return seconds
+        seconds = time.perf_counter() - t0
+        materializations = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+        metadata = {
+            m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items() if isinstance(v.value, (int, float))}
+            for m in materializations
+        }
+        report[name] = {"seconds": seconds, "metadata": metadata}
+        log(f"  {name:<10} {seconds:6.1f} s")
+    return report
 
 
 def _summary(warehouse_path) -> str:

@@ -84,11 +84,12 @@ def pseudonym(raw_id: str, key: bytes) -> str:
 def pseudonymise(values: pd.Series, key: bytes) -> pd.Series:
     """Pseudonymise a column; missing or blank ids stay missing. Hashes each distinct id
     once, so a million events from 1e5 users cost 1e5 HMACs."""
-    # "17850.0" and "17850" are the same customer: undo float formatting of integer ids.
-    as_text = values.astype("string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
-    as_text = as_text.mask(as_text == "")
-    codes, uniques = pd.factorize(as_text, use_na_sentinel=True)
-    mapped = np.array([pseudonym(u, key) if u else None for u in uniques] + [None], dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    # Normalise the distinct ids only: strip blanks, and "17850.0" is customer 17850
+    # (float formatting of an integer id by a spreadsheet or pandas).
+    normalised = pd.Series(uniques, dtype="string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    mapped = np.array([pseudonym(u, key) if isinstance(u, str) and u else None for u in normalised.astype(object)] + [None],
+                      dtype=object)
     return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 

@@ -44,15 +44,18 @@ class _Problems:
         self.reasons = np.full(n, "", dtype=object)
         self.bad = np.zeros(n, dtype=bool)
 
-    def add(self, mask: np.ndarray, field: str, reason: str | np.ndarray) -> None:
+    def add(self, mask: np.ndarray, field: str, reason: str, value: pd.Series | None = None, suffix: str = "") -> None:
+        """Record `field: reason` for the rows in `mask`; with `value`, the offending
+        value is quoted after the reason (formatted only for failing rows: cheap when
+        nothing fails, which is the common case)."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
         sep_f = np.where(self.fields[mask] == "", "", ";")
         self.fields[mask] = self.fields[mask] + sep_f + field
-        text = reason[mask] if isinstance(reason, np.ndarray) else reason
+        text = (field + ": " + reason) if value is None else (field + ": " + reason + " " + _quoted(value[mask]) + suffix)
         sep_r = np.where(self.reasons[mask] == "", "", "; ")
-        self.reasons[mask] = self.reasons[mask] + sep_r + (field + ": ") + text
+        self.reasons[mask] = self.reasons[mask] + sep_r + text
         self.bad |= mask
 
 
@@ -64,7 +67,7 @@ def _blank_to_na(s: pd.Series) -> pd.Series:
 
 
 def _quoted(raw: pd.Series) -> np.ndarray:
-    return ("'" + raw.astype(str).str.slice(0, 60) + "'").to_numpy(dtype=object)
+    return np.array(["'" + str(v)[:60] + "'" for v in raw], dtype=object)
 
 
 def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
@@ -77,11 +80,11 @@ def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
         num = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s.astype("float64")
         num = num.astype("float64")
         finite = np.isfinite(num.to_numpy(dtype="float64", na_value=np.nan))
-        problems.add(present & ~finite, field.name, "not a number " + _quoted(raw))
+        problems.add(present & ~finite, field.name, "not a number", raw)
         num = num.where(finite)
         if kind == "BIGINT":
             frac = present & finite & (np.mod(num.to_numpy(dtype="float64", na_value=0.0), 1.0) != 0)
-            problems.add(frac, field.name, "not a whole number " + _quoted(raw))
+            problems.add(frac, field.name, "not a whole number", raw)
             num = num.where(~frac)
             return num.round().astype("Int64")
         return num
@@ -92,7 +95,7 @@ def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
             ts = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
         if getattr(ts.dt, "tz", None) is not None:
             ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-        problems.add(present & ts.isna().to_numpy(), field.name, "not a valid date/time " + _quoted(raw))
+        problems.add(present & ts.isna().to_numpy(), field.name, "not a valid date/time", raw)
         return ts.dt.normalize() if kind == "DATE" else ts
     if kind == "BOOLEAN":
         if pd.api.types.is_bool_dtype(s):
@@ -101,7 +104,7 @@ def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
         out = pd.Series(pd.NA, index=s.index, dtype="boolean")
         out[low.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
         out[low.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
-        problems.add(present & out.isna().to_numpy(), field.name, "not a boolean " + _quoted(raw))
+        problems.add(present & out.isna().to_numpy(), field.name, "not a boolean", raw)
         return out
     raise ValueError(f"unsupported dtype {kind} for field {field.name}")
 
@@ -141,10 +144,10 @@ def validate(
             with np.errstate(invalid="ignore"):
                 low = numeric < field.min if field.min is not None else np.zeros(n, bool)
                 high = numeric > field.max if field.max is not None else np.zeros(n, bool)
-            problems.add(low | high, field.name, f"out of range [{field.min}, {field.max}]: " + _quoted(raw))
+            problems.add(low | high, field.name, f"out of range [{field.min}, {field.max}]:", raw)
         if field.allowed is not None:
             unknown = value.notna().to_numpy() & ~value.isin(field.allowed).to_numpy()
-            problems.add(unknown, field.name, "unknown value " + _quoted(raw) + f" (expected one of {', '.join(field.allowed)})")
+            problems.add(unknown, field.name, "unknown value", raw, suffix=f" (expected one of {', '.join(field.allowed)})")
         typed[field.name] = value
 
     out = pd.DataFrame(typed)
