@@ -91,6 +91,7 @@ class ShopDataSource(ConfigurableResource):
     drift_date: str | None = None
     drift_strength: float = 0.6
     support_tickets: int = 1_500
+    dirty_rate: float = 0.001
     inbox_dir: str = PydanticField(default="", description="default $ECOM_INBOX_DIR or data/inbox")
 
     @property
@@ -101,7 +102,7 @@ class ShopDataSource(ConfigurableResource):
         return ShopConfig(
             seed=self.seed, n_users=self.n_users, n_items=self.n_items, start_date=self.start_date,
             n_days=self.n_days, events_per_day=self.events_per_day, drift_date=self.drift_date,
-            drift_strength=self.drift_strength, support_tickets=self.support_tickets,
+            drift_strength=self.drift_strength, support_tickets=self.support_tickets, dirty_rate=self.dirty_rate,
         )
 
     @property

@@ -85,3 +85,13 @@ def test_a_history_based_recommender_beats_popularity_on_the_held_out_split(buil
         scores[name] = (recall_at_k(recs, targets, 10), ndcg_at_k(recs, targets, 10))
     assert scores["item_knn"][0] > 1.2 * scores["popularity"][0], scores
     assert scores["item_knn"][1] > 1.2 * scores["popularity"][1], scores
+
+
+def test_broken_demo_events_are_quarantined_with_their_reasons(built):
+    q = query(built, "SELECT field, reason, raw_record FROM raw.quarantine WHERE source = 'synthetic'")
+    assert len(q) > 0
+    assert set(q["field"]) <= {"user_id", "price", "event_type", "dwell_seconds"}
+    assert q["reason"].str.contains("missing required value|out of range|unknown value 'wishlist'").all()
+    ledger = query(built, "SELECT sum(rows_read) AS r, sum(rows_accepted) AS a, sum(rows_quarantined) AS q "
+                          "FROM raw.ingest_ledger WHERE target_table = 'raw.events'").iloc[0]
+    assert ledger["r"] == ledger["a"] + ledger["q"] and ledger["q"] == len(q)

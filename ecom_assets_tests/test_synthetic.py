@@ -8,7 +8,7 @@ import pytest
 
 from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop
 
-CFG = ShopConfig(n_users=400, n_items=150, n_days=14, events_per_day=1500, support_tickets=300, seed=3)
+CFG = ShopConfig(n_users=400, n_items=150, n_days=14, events_per_day=1500, support_tickets=300, seed=3, dirty_rate=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,17 @@ def test_support_tickets_paraphrase_about_fifty_intents_in_both_languages(shop):
     assert tickets["answer"].notna().all()
     assert tickets["question"].str.contains("@|\\d{4}-\\d{4}").any(), "some customers type contact details"
     assert len(shop.faq()) == 100
+
+
+def test_dirty_rows_break_one_field_each_and_leave_clean_rows_alone():
+    clean = SyntheticShop(CFG).events_for_day("2026-10-06")
+    dirty = SyntheticShop(ShopConfig(**{**CFG.__dict__, "dirty_rate": 0.02})).events_for_day("2026-10-06")
+    changed = (clean.ne(dirty) & ~(clean.isna() & dirty.isna())).any(axis=1)
+    assert 0.01 < changed.mean() < 0.03
+    broken = dirty[changed]
+    is_broken = (broken.user_id.isna() | (broken.price < 0) | (broken.event_type == "wishlist")
+                 | (broken.dwell_seconds > 86_400))
+    assert is_broken.all()
 
 
 def test_config_rejects_impossible_sizes():

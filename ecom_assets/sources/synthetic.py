@@ -55,6 +55,10 @@ class ShopConfig:
     drift_date: str | None = None
     drift_strength: float = 0.6
     support_tickets: int = 1_500
+    # Share of events that arrive broken, as from a real tracker: lost user id, negative
+    # price, an event type the shop does not know, a dwell time over a day. Ingestion
+    # must quarantine exactly these.
+    dirty_rate: float = 0.001
 
     def __post_init__(self):
         if self.n_items < len(V.CATEGORY_TREE):
@@ -63,6 +67,8 @@ class ShopConfig:
             raise ValueError("n_users and n_days must be >= 1 and events_per_day >= 0")
         if not 0.0 <= self.drift_strength <= 1.0:
             raise ValueError("drift_strength must be within [0, 1]")
+        if not 0.0 <= self.dirty_rate <= 0.5:
+            raise ValueError("dirty_rate must be within [0, 0.5]")
 
     @property
     def start(self) -> date:
@@ -436,7 +442,7 @@ class SyntheticShop:
         ev = pd.concat(parts, ignore_index=True).sort_values(["t", "sess", "rank"], kind="stable").reset_index(drop=True)
         stamp = day.strftime("%Y%m%d")
         midnight = np.datetime64(datetime(day.year, day.month, day.day))
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             dict(
                 event_id=_ids(f"E{stamp}-", np.arange(len(ev)), 7),
                 event_time=midnight + (ev["t"].to_numpy() * 1000).astype("timedelta64[ms]"),
@@ -450,6 +456,22 @@ class SyntheticShop:
                 device=s_device[ev["sess"].to_numpy()],
             )
         )
+        return self._corrupt(frame, day)
+
+    def _corrupt(self, frame: pd.DataFrame, day: date) -> pd.DataFrame:
+        """Break `dirty_rate` of the rows the way trackers do (own random stream, so the
+        clean rows are identical whatever the rate)."""
+        rate = self.config.dirty_rate
+        if rate <= 0 or frame.empty:
+            return frame
+        rng = self._rng(7, day.toordinal())
+        rows = np.flatnonzero(rng.random(len(frame)) < rate)
+        kind = rng.integers(0, 4, len(rows))
+        frame.loc[rows[kind == 0], "user_id"] = None
+        frame.loc[rows[kind == 1], "price"] = -frame.loc[rows[kind == 1], "price"].abs() - 1.0
+        frame.loc[rows[kind == 2], "event_type"] = "wishlist"
+        frame.loc[rows[kind == 3], "dwell_seconds"] = 90_000.0
+        return frame
 
     @staticmethod
     def _empty_events() -> pd.DataFrame:
