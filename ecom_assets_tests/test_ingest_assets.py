@@ -136,3 +136,15 @@ def test_inbox_sensor_requests_a_run_for_new_files_only(resources):
     # the run config the sensor produces is accepted by the inbox asset
     result = _materialize(resources, AssetSelection.assets(inbox), run_config=request.run_config)
     assert result.success
+
+
+def test_dbt_assets_report_row_counts_and_mart_previews(tmp_path):
+    from ecom_assets.cli import run_pipeline
+    from ecom_assets_tests.conftest import make_resources
+
+    res = make_resources(tmp_path, n_days=3, n_users=80, n_items=40, events_per_day=300)
+    report = run_pipeline(res, log=lambda _: None)
+    features = report["features"]["metadata"]
+    assert features["marts/user_features"]["dagster/row_count"] >= 80
+    assert features["staging/stg_events"]["dagster/row_count"] == \
+        query(res, "SELECT count(*) AS n FROM raw.events")["n"][0]

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dagster import AssetExecutionContext, AssetKey, Config
+from dagster import AssetExecutionContext, AssetKey, Config, MetadataValue, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ecom_assets.assets.metadata import preview
 from ecom_assets.dbt_project import DBT_PROJECT
 from ecom_assets.resources import WarehouseResource
 
@@ -77,4 +78,26 @@ def dbt_features(context: AssetExecutionContext, dbt: DbtCliResource, warehouse:
                  config: FeatureConfig):
     warehouse.resolved_path.parent.mkdir(parents=True, exist_ok=True)
     with _warehouse_env(warehouse.resolved_path):
-        yield from dbt.cli(dbt_build_args(config), context=context).stream()
+        # Buffered: row counts and previews are read once dbt has released the file.
+        events = list(dbt.cli(dbt_build_args(config), context=context).stream())
+    keys = [context.asset_key_for_output(e.output_name) for e in events if isinstance(e, Output)]
+    stats = _table_stats(warehouse, keys)
+    for event in events:
+        if isinstance(event, Output):
+            key = context.asset_key_for_output(event.output_name)
+            yield event.with_metadata({**event.metadata, **stats.get(key, {})})
+        else:
+            yield event
+
+
+def _table_stats(warehouse: WarehouseResource, keys: list[AssetKey]) -> dict[AssetKey, dict]:
+    """Row count of every built model and a preview of the marts, in one connection."""
+    stats = {}
+    with warehouse.connect(read_only=True) as con:
+        for key in keys:
+            table = ".".join(key.path)
+            meta = {"dagster/row_count": int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])}
+            if key.path[0] == "marts":
+                meta["preview"] = preview(con.execute(f"SELECT * FROM {table} LIMIT 5").df())
+            stats[key] = meta
+    return stats
