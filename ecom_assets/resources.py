@@ -5,6 +5,7 @@ secret (`ECOM_PSEUDONYM_KEY`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 from functools import lru_cache
@@ -99,11 +100,8 @@ class ShopDataSource(ConfigurableResource):
         return paths.resolve(self.inbox_dir or os.environ.get("ECOM_INBOX_DIR") or paths.DEFAULT_INBOX_DIR)
 
     def shop_config(self) -> ShopConfig:
-        return ShopConfig(
-            seed=self.seed, n_users=self.n_users, n_items=self.n_items, start_date=self.start_date,
-            n_days=self.n_days, events_per_day=self.events_per_day, drift_date=self.drift_date,
-            drift_strength=self.drift_strength, support_tickets=self.support_tickets, dirty_rate=self.dirty_rate,
-        )
+        # The knobs above mirror ShopConfig's fields (they are the launchpad's schema).
+        return ShopConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ShopConfig)})
 
     @property
     def synthetic(self) -> SyntheticShop | None:

@@ -117,25 +117,24 @@ def _snapshot_asset(entity: str, context: AssetExecutionContext, source: ShopDat
     return MaterializeResult(metadata={"table": RAW_TABLES[entity], **tally.metadata(key.origin)})
 
 
-@asset(key=["raw", "products"], group_name=GROUP, kinds={"duckdb", "python"}, pool=POOL,
-       description="Product catalogue (bilingual titles and descriptions, category, brand, price, discount, stock).")
-def raw_products(context: AssetExecutionContext, source: ShopDataSource, warehouse: WarehouseResource,
-                 privacy: PrivacyResource) -> MaterializeResult:
-    return _snapshot_asset("products", context, source, warehouse, privacy)
+SNAPSHOT_DESCRIPTIONS = {
+    "products": "Product catalogue (bilingual titles and descriptions, category, brand, price, discount, stock).",
+    "users": "Customers with pseudonymised ids; names, e-mails and phones are dropped at the door.",
+    "support_tickets": "Customer-service log: questions (e-mails and phone numbers scrubbed), answers, intents.",
+}
 
 
-@asset(key=["raw", "users"], group_name=GROUP, kinds={"duckdb", "python"}, pool=POOL,
-       description="Customers with pseudonymised ids; names, e-mails and phones are dropped at the door.")
-def raw_users(context: AssetExecutionContext, source: ShopDataSource, warehouse: WarehouseResource,
-              privacy: PrivacyResource) -> MaterializeResult:
-    return _snapshot_asset("users", context, source, warehouse, privacy)
+def _snapshot_asset_def(entity: str):
+    @asset(key=["raw", entity], group_name=GROUP, kinds={"duckdb", "python"}, pool=POOL,
+           description=SNAPSHOT_DESCRIPTIONS[entity])
+    def _snapshot(context: AssetExecutionContext, source: ShopDataSource, warehouse: WarehouseResource,
+                  privacy: PrivacyResource) -> MaterializeResult:
+        return _snapshot_asset(entity, context, source, warehouse, privacy)
+
+    return _snapshot
 
 
-@asset(key=["raw", "support_tickets"], group_name=GROUP, kinds={"duckdb", "python"}, pool=POOL,
-       description="Customer-service log: questions (e-mails and phone numbers scrubbed), answers, intents.")
-def raw_support_tickets(context: AssetExecutionContext, source: ShopDataSource, warehouse: WarehouseResource,
-                        privacy: PrivacyResource) -> MaterializeResult:
-    return _snapshot_asset("support_tickets", context, source, warehouse, privacy)
+raw_products, raw_users, raw_support_tickets = (_snapshot_asset_def(e) for e in SNAPSHOT_DESCRIPTIONS)
 
 
 @asset(key=["raw", "events"], group_name=GROUP, kinds={"duckdb", "python"}, pool=POOL,
