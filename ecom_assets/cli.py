@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from typing import Callable
 
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     from ecom_assets.definitions import build_resources
     from ecom_assets.resources import ShopDataSource
 
