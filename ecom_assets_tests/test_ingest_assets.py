@@ -1,5 +1,6 @@
 """Ingest assets through Dagster: metadata, checks, atomic partition replace, the inbox."""
 
+import json
 import shutil
 
 import pytest
@@ -148,3 +149,33 @@ def test_dbt_assets_report_row_counts_and_mart_previews(tmp_path):
     assert features["marts/user_features"]["dagster/row_count"] >= 80
     assert features["staging/stg_events"]["dagster/row_count"] == \
         query(res, "SELECT count(*) AS n FROM raw.events")["n"][0]
+
+
+def test_a_merchant_mapping_file_maps_and_recodes_columns(resources):
+    inbox_dir = resources["source"].resolved_inbox_dir / "events"
+    inbox_dir.mkdir(parents=True)
+    (inbox_dir / "mapping.json").write_text(json.dumps({
+        "columns": {"id": "event_id", "ts": "event_time", "customer": "user_id", "sku": "item_id", "action": "event_type"},
+        "values": {"event_type": {"pv": "view", "buy": "purchase"}},
+    }))
+    (inbox_dir / "export.csv").write_text("id,ts,customer,sku,action,email\n"
+                                          "1,2026-10-05 10:00:00,c-9,S1,pv,a@b.com\n"
+                                          "2,2026-10-05 10:01:00,c-9,S1,buy,a@b.com\n"
+                                          "3,2026-10-05 10:02:00,c-9,S1,like,a@b.com\n")
+    assert _materialize(resources, AssetSelection.assets(inbox)).success
+    rows = query(resources, "SELECT event_type, user_id FROM raw.inbox_events ORDER BY event_id")
+    assert rows["event_type"].tolist() == ["view", "purchase"]
+    assert rows["user_id"].str.startswith("u_").all()
+    q = query(resources, "SELECT reason, raw_record FROM raw.quarantine")
+    assert "unknown value 'like'" in q["reason"][0]
+    assert "a@b.com" not in q["raw_record"][0], "the e-mail column never lands, not even in quarantine"
+
+
+def test_a_broken_mapping_file_is_named_with_the_bad_field(resources):
+    inbox_dir = resources["source"].resolved_inbox_dir / "events"
+    inbox_dir.mkdir(parents=True)
+    (inbox_dir / "mapping.json").write_text(json.dumps({"columns": {"ts": "when"}}))
+    (inbox_dir / "export.csv").write_text("ts\n1\n")
+    result = _materialize(resources, AssetSelection.assets(inbox), raise_on_error=False)
+    text = _failure_text(result)
+    assert "mapping.json" in text and "unknown canonical field(s) ['when']" in text

@@ -36,7 +36,7 @@ from ecom_assets.ingestion import build_load
 from ecom_assets.resources import PrivacyResource, ShopDataSource, WarehouseResource
 from ecom_assets.schema import ENTITIES, SCHEMAS
 from ecom_assets.sources.inbox import InboxFileError, list_inbox_files, new_inbox_files, read_inbox_file, sha256_of
-from ecom_assets.sources.mappings import MAPPINGS, detect_mapping
+from ecom_assets.sources.mappings import MAPPING_FILE, MAPPINGS, MappingSpecError, detect_mapping, mapping_from_spec
 from ecom_assets.warehouse import LEDGER_TABLE, Load, accounting_mismatches, ensure_raw_table, table_exists, write_loads
 
 # Daily event partitions start with the demo shop; the demo materialises its first
@@ -196,6 +196,19 @@ def _plan_inbox(config: InboxConfig, inbox_dir: Path) -> list[tuple[str, Path]]:
     return planned
 
 
+def _folder_mappings(inbox_dir: Path, entities: set[str]) -> dict:
+    """Merchant-written mappings (<inbox>/<entity>/mapping.json), checked before any file is read."""
+    found = {}
+    for entity in sorted(entities):
+        spec_path = inbox_dir / entity / MAPPING_FILE
+        if spec_path.exists():
+            try:
+                found[entity] = mapping_from_spec(entity, json.loads(spec_path.read_text()), name=f"custom_{entity}")
+            except (json.JSONDecodeError, MappingSpecError) as exc:
+                raise InboxFileError(f"{spec_path}: {exc}") from exc
+    return found
+
+
 @multi_asset(specs=INBOX_SPECS, name="inbox", pool=POOL,
              description="Ingest new files from the inbox: map columns, pseudonymise, validate, quarantine. "
                          "Files already in the ledger (same content hash) are skipped.")
@@ -208,6 +221,7 @@ def inbox(context: AssetExecutionContext, config: InboxConfig, source: ShopDataS
         if table_exists(con, LEDGER_TABLE):
             done = {r[0] for r in con.execute(f"SELECT sha256 FROM {LEDGER_TABLE} WHERE sha256 IS NOT NULL").fetchall()}
     key = privacy.key()
+    folder_mappings = _folder_mappings(inbox_dir, {entity for entity, _ in planned})
     loads: dict[str, list[Load]] = {e: [] for e in ENTITIES}
     skipped: dict[str, list[str]] = {e: [] for e in ENTITIES}
     # Parse and validate every file before writing anything: a file that cannot be read
@@ -220,7 +234,10 @@ def inbox(context: AssetExecutionContext, config: InboxConfig, source: ShopDataS
         done.add(digest)
         parsed = read_inbox_file(path)
         columns = list(parsed.frame.columns)
-        mapping = MAPPINGS.get(config.mapping) if config.mapping != "auto" else detect_mapping(entity, columns)
+        if config.mapping != "auto":
+            mapping = MAPPINGS.get(config.mapping)
+        else:
+            mapping = folder_mappings.get(entity) or detect_mapping(entity, columns)
         if mapping is None or mapping.entity != entity or not mapping.matches(columns):
             known = "; ".join(f"{m.name}: {', '.join(m.required_columns)}" for m in MAPPINGS.values() if m.entity == entity)
             raise InboxFileError(f"{path}: no column mapping for {entity} fits its columns {columns}. Known mappings "

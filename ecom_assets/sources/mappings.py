@@ -162,3 +162,48 @@ def detect_mapping(entity: str, columns) -> ColumnMapping | None:
                 continue  # a canonical events file, not REES46
             return mapping
     return None
+
+
+MAPPING_FILE = "mapping.json"
+
+
+class MappingSpecError(ValueError):
+    pass
+
+
+def mapping_from_spec(entity: str, spec: dict, name: str = "custom") -> ColumnMapping:
+    """A mapping written by the merchant instead of code, e.g. in <inbox>/events/mapping.json:
+
+        {"columns": {"ts": "event_time", "customer": "user_id", "sku": "item_id",
+                     "action": "event_type", "id": "event_id"},
+         "values": {"event_type": {"pv": "view", "buy": "purchase"}}}
+
+    `columns` renames source columns to canonical ones; `values` recodes values of a
+    canonical column (values not listed are kept, so validation can quarantine them).
+    """
+    schema = SCHEMAS[entity]
+    columns = spec.get("columns")
+    if not isinstance(columns, dict) or not columns:
+        raise MappingSpecError('needs a "columns" object mapping source column names to canonical ones')
+    unknown = sorted(set(columns.values()) - set(schema.columns))
+    if unknown:
+        raise MappingSpecError(f"unknown canonical field(s) {unknown} for {entity}; known: {', '.join(schema.columns)}")
+    missing = [f.name for f in schema.fields if f.required and f.name not in columns.values()]
+    if missing:
+        raise MappingSpecError(f"required canonical field(s) {missing} are not mapped from any column")
+    recode = spec.get("values", {})
+    if not isinstance(recode, dict) or set(recode) - set(columns.values()):
+        raise MappingSpecError('"values" must recode mapped canonical fields only')
+
+    def transform(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame:
+        out = frame[list(columns)].rename(columns=columns)
+        for column, codes in recode.items():
+            out[column] = out[column].map(lambda v: codes.get(v, v) if isinstance(v, str) else v)
+        return out
+
+    return ColumnMapping(
+        name=name, entity=entity, required_columns=tuple(columns), transform=transform,
+        user_id_columns=tuple(src for src, dst in columns.items() if dst == schema.user_id_field),
+        text_columns=tuple(src for src, dst in columns.items() if dst in FREE_TEXT_FIELDS.get(entity, ())),
+        description="merchant-defined column mapping",
+    )
