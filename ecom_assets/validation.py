@@ -28,13 +28,6 @@ class ValidationResult:
     quarantine: pd.DataFrame  # row_number, field, reason, raw_record
     rows_read: int
 
-    @property
-    def reason_counts(self) -> pd.Series:
-        if self.quarantine.empty:
-            return pd.Series(dtype="int64")
-        first = self.quarantine["reason"].str.split(";").str[0].str.replace(r": '.*'$", "", regex=True)
-        return first.value_counts()
-
 
 class _Problems:
     """Accumulates per-row failures; a row may fail several fields."""

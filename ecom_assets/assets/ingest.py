@@ -13,6 +13,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
+    AssetSelection,
     AssetSpec,
     BackfillPolicy,
     Config,
@@ -28,7 +29,6 @@ from dagster import (
     define_asset_job,
     multi_asset,
     sensor,
-    AssetSelection,
 )
 
 from ecom_assets.assets.metadata import counts_table, preview

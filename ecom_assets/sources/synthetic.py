@@ -383,19 +383,18 @@ class SyntheticShop:
             pick = np.argmax(fit + rng.gumbel(size=fit.shape), axis=1)
             item = cand[np.arange(len(idx)), pick]
             chosen_fit = fit[np.arange(len(idx)), pick]
+            # "Often bought with": a quarter of later impressions follow the previous item's link.
+            followed = np.zeros(len(idx), dtype=bool)
             if pos > 0:
-                follow = rng.random(len(idx)) < 0.25
-                prev = v_item[idx - 1]
-                linked = cat["related"][prev, rng.integers(0, 3, len(idx))]
-                ok = follow & (cat["launch_offset"][linked] <= offset) & cat["active"][linked]
-                item = np.where(ok, linked, item)
+                linked = cat["related"][v_item[idx - 1], rng.integers(0, 3, len(idx))]
+                followed = (rng.random(len(idx)) < 0.25) & (cat["launch_offset"][linked] <= offset) & cat["active"][linked]
+                item = np.where(followed, linked, item)
             staple_now = s_replenish[sess] & (pos == 0)
             if staple_now.any():
                 item[staple_now] = u["staples"][users[staple_now], rng.integers(0, 2, staple_now.sum())]
             v_item[idx] = item
             taste = np.log(leaf_pref[users, cat["leaf"][item]] * len(leaves) + 1e-9)
-            v_affinity[idx] = 0.45 * taste + np.where(ok if pos > 0 else False, 0.8, 0.0) + 0.5 * chosen_fit \
-                + np.where(staple_now, 3.0, 0.0)
+            v_affinity[idx] = 0.45 * taste + 0.8 * followed + 0.5 * chosen_fit + 3.0 * staple_now
 
         # Funnel.
         disc = cat["discount"][v_item]
