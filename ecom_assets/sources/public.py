@@ -1,0 +1,103 @@
+"""Readers for public recommendation datasets, so the protocol and the pipeline can run
+on real data: the S3-Rec sequence format (Amazon Beauty) and RecBole / UniSRec atomic
+files with item text (Amazon Industrial & Scientific).
+
+A malformed line raises `PublicDataError` naming the file and line; nothing is returned
+half-read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ecom_assets.ml.sequences import SequenceDataset
+
+
+class PublicDataError(ValueError):
+    pass
+
+
+def read_s3rec(path: str | Path) -> SequenceDataset:
+    """One line per user: `user item1 item2 ...`, items in time order (integer ids)."""
+    path = Path(path)
+    users, raw = [], []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise PublicDataError(f"{path}:{line_no}: expected 'user item1 item2 ...', found {line.strip()!r}")
+            try:
+                items = [int(x) for x in parts[1:]]
+            except ValueError:
+                bad = next(x for x in parts[1:] if not x.lstrip("-").isdigit())
+                raise PublicDataError(f"{path}:{line_no}: item id {bad!r} is not an integer") from None
+            users.append(parts[0])
+            raw.append(items)
+    if not raw:
+        raise PublicDataError(f"{path}: no user lines")
+    labels, flat = np.unique(np.concatenate([np.asarray(r) for r in raw]), return_inverse=True)
+    sequences, start = [], 0
+    for r in raw:
+        sequences.append(flat[start:start + len(r)].astype(np.int64))
+        start += len(r)
+    return SequenceDataset(path.stem, sequences, len(labels), item_labels=labels, user_labels=np.array(users))
+
+
+def _read_atomic(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+        names = [h.split(":")[0] for h in header]
+        rows = []
+        for line_no, line in enumerate(fh, start=2):
+            if not line.strip():
+                continue
+            values = line.rstrip("\n").split("\t")
+            if len(values) != len(names):
+                raise PublicDataError(f"{path}:{line_no}: expected {len(names)} tab-separated fields, found {len(values)}")
+            rows.append(values)
+    return names, rows
+
+
+def read_recbole(folder: str | Path, name: str | None = None) -> SequenceDataset:
+    """RecBole/UniSRec leave-one-out files `<name>.{train,valid,test}.inter` (user,
+    item_id_list, item_id), `<name>.item2index`, `<name>.user2index` and `<name>.text`.
+    Each user's full sequence is the test line's history plus its target."""
+    folder = Path(folder)
+    name = name or next(folder.glob("*.test.inter")).name.split(".")[0]
+    names, rows = _read_atomic(folder / f"{name}.test.inter")
+    u_col, hist_col, item_col = names.index("user_id"), names.index("item_id_list"), names.index("item_id")
+    by_user: dict[int, np.ndarray] = {}
+    for line_no, row in enumerate(rows, start=2):
+        try:
+            seq = [int(x) for x in row[hist_col].split()] + [int(row[item_col])]
+            by_user[int(row[u_col])] = np.asarray(seq, dtype=np.int64)
+        except ValueError:
+            raise PublicDataError(f"{folder / f'{name}.test.inter'}:{line_no}: ids must be integers") from None
+    item_index = {}
+    index_path = folder / f"{name}.item2index"
+    if index_path.exists():
+        with open(index_path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 2 or not parts[1].isdigit():
+                    raise PublicDataError(f"{index_path}:{line_no}: expected 'item_id<TAB>index'")
+                item_index[parts[0]] = int(parts[1])
+    n_items = max(max(item_index.values(), default=-1), max(int(s.max()) for s in by_user.values())) + 1
+    labels = np.empty(n_items, dtype=object)
+    for asin, idx in item_index.items():
+        labels[idx] = asin
+    text = {}
+    text_path = folder / f"{name}.text"
+    if text_path.exists():
+        t_names, t_rows = _read_atomic(text_path)
+        for row in t_rows:
+            idx = item_index.get(row[t_names.index("item_id")])
+            if idx is not None:
+                text[idx] = row[t_names.index("text")].strip()
+    users = sorted(by_user)
+    return SequenceDataset(name, [by_user[u] for u in users], n_items, item_labels=labels,
+                           user_labels=np.array(users), item_text=text)

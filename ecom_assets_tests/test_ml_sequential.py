@@ -1,0 +1,142 @@
+"""Public-data readers, the leave-one-out protocol, the candidate strategies and the
+validation-tuned blend, on tiny hand-written data."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ecom_assets.ml.blend import Blend, scale_per_user, tune_weights
+from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Transitions, recent_items_matrix
+from ecom_assets.ml.evaluation import evaluate, metrics_from_ranks, target_ranks
+from ecom_assets.ml.sequences import SequenceDataset, leave_one_out, training_histories
+from ecom_assets.sources.public import PublicDataError, read_recbole, read_s3rec
+from ecom_assets_tests.conftest import SHARED_DATA
+
+
+def test_s3rec_reader_reindexes_items_and_keeps_order(tmp_path):
+    path = tmp_path / "shop.txt"
+    path.write_text("1 10 20 30\n2 20 40\n\n3 10 40 20 30\n")
+    data = read_s3rec(path)
+    assert data.n_users == 3 and data.n_items == 4 and data.n_interactions == 9
+    assert data.item_labels.tolist() == [10, 20, 30, 40]
+    assert [s.tolist() for s in data.sequences] == [[0, 1, 2], [1, 3], [0, 3, 1, 2]]
+
+
+@pytest.mark.parametrize("content,message", [("1 10 x\n", "shop.txt:1: item id 'x'"), ("1 2\n7\n", "shop.txt:2: expected")])
+def test_s3rec_reader_names_the_bad_line(tmp_path, content, message):
+    (tmp_path / "shop.txt").write_text(content)
+    with pytest.raises(PublicDataError, match=message):
+        read_s3rec(tmp_path / "shop.txt")
+
+
+def test_recbole_reader_rebuilds_sequences_with_text(tmp_path):
+    (tmp_path / "Toy.test.inter").write_text("user_id:token\titem_id_list:token_seq\titem_id:token\n0\t0 1 2\t3\n1\t2 0\t1\n")
+    (tmp_path / "Toy.item2index").write_text("A\t0\nB\t1\nC\t2\nD\t3\n")
+    (tmp_path / "Toy.text").write_text("item_id:token\ttext:token_seq\nB\tBlue widget \nZ\tunknown item\n")
+    data = read_recbole(tmp_path)
+    assert [s.tolist() for s in data.sequences] == [[0, 1, 2, 3], [2, 0, 1]]
+    assert data.item_text == {1: "Blue widget"} and data.item_labels.tolist() == ["A", "B", "C", "D"]
+    (tmp_path / "Toy.test.inter").write_text("user_id:token\titem_id_list:token_seq\titem_id:token\n0\t0 1\n")
+    with pytest.raises(PublicDataError, match=r"Toy.test.inter:2: expected 3 tab-separated fields"):
+        read_recbole(tmp_path)
+
+
+def test_shared_sets_load_with_their_documented_sizes():
+    beauty = SHARED_DATA / "amazon-beauty" / "Beauty.txt"
+    if not beauty.exists():
+        pytest.skip("shared data not present")
+    data = read_s3rec(beauty)
+    assert (data.n_users, data.n_items, data.n_interactions) == (22_363, 12_101, 198_502)
+    sci = read_recbole(SHARED_DATA / "amazon-scientific")
+    assert (sci.n_users, sci.n_items, sci.n_interactions) == (2_928, 1_585, 19_712) and len(sci.item_text) == 1_585
+
+
+def test_leave_one_out_holds_out_the_last_two_items():
+    data = SequenceDataset("t", [np.array([0, 1, 2, 3]), np.array([4, 5]), np.array([5, 4, 3])], 6)
+    valid, test = leave_one_out(data)
+    assert valid.users.tolist() == [0, 2], "users with fewer than 3 items are not evaluated"
+    assert valid.targets.tolist() == [2, 4] and [h.tolist() for h in valid.histories] == [[0, 1], [5]]
+    assert test.targets.tolist() == [3, 3] and [h.tolist() for h in test.histories] == [[0, 1, 2], [5, 4]]
+    assert [h.tolist() for h in training_histories(data, valid)] == [[0, 1], [4, 5], [5]]
+
+
+def test_ranks_exclude_history_and_break_ties_at_random():
+    rng = np.random.default_rng(0)
+    scores = np.array([[0.1, 0.9, 0.5, 0.2]])
+    assert target_ranks(scores, np.array([2]), [np.array([1])], rng).tolist() == [0], "history item 1 does not count"
+    assert target_ranks(scores, np.array([2]), [np.array([], dtype=int)], rng).tolist() == [1]
+    assert target_ranks(scores, np.array([1]), [np.array([1])], rng).tolist() == [4], "a target in the history is a miss"
+    tied = np.zeros((2000, 5))
+    ranks = target_ranks(tied, np.zeros(2000, dtype=int), [np.array([], dtype=int)] * 2000, rng)
+    assert set(ranks.tolist()) == {0, 1, 2, 3, 4} and abs(ranks.mean() - 2.0) < 0.15, "uniform over the tied places"
+
+
+def test_metrics_from_ranks_by_hand():
+    m = metrics_from_ranks(np.array([0, 1, 10, 25]), ks=(10, 20))
+    assert m["HR@10"] == 0.5 and m["HR@20"] == 0.75
+    assert m["NDCG@10"] == pytest.approx((1 + 1 / math.log2(3)) / 4)
+    assert m["NDCG@20"] == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(12)) / 4)
+    assert m["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 11 + 1 / 26) / 4)
+
+
+HISTORIES = [np.array(h) for h in ([0, 1, 2], [0, 1, 3], [5, 0, 1], [4, 2], [4, 2, 3], [3, 4, 2])]
+
+
+def test_recent_items_are_weighted_most_recent_first():
+    m = recent_items_matrix([np.array([7, 8, 9])], 10, window=2, decay=0.5).toarray()[0]
+    assert m[9] == 1.0 and m[8] == 0.5 and m[7] == 0.0
+
+
+def test_transitions_predict_what_follows_the_last_item():
+    t = Transitions().fit(HISTORIES, 6)
+    scores = t.score(np.array([0]), [np.array([0])])[0]
+    assert scores.argmax() == 1, "0 -> 1 in three histories"
+    after_4 = t.score(np.array([0]), [np.array([4])])[0]
+    assert after_4.argmax() == 2
+
+
+def test_item_knn_scores_items_taken_together():
+    knn = ItemKNN(window=1).fit(HISTORIES, 6)
+    scores = knn.score(np.array([0]), [np.array([5])])[0]
+    assert set(np.argsort(-scores)[:2].tolist()) == {0, 1}, "5 was only ever taken with 0 and 1"
+
+
+def test_popularity_counts_and_recent_window():
+    pop = Popularity().fit(HISTORIES, 6)
+    assert pop.popularity.tolist() == [3, 3, 4, 3, 3, 1]
+    last_only = Popularity(recent_window=1).fit(HISTORIES, 6)
+    assert last_only.popularity.tolist() == [0, 1, 3, 2, 0, 0]
+
+
+def test_matrix_factorisation_is_seeded():
+    a = MatrixFactorisation("als", factors=4, iterations=3, seed=1).fit(HISTORIES, 6).score(np.array([0, 1]), HISTORIES[:2])
+    b = MatrixFactorisation("als", factors=4, iterations=3, seed=1).fit(HISTORIES, 6).score(np.array([0, 1]), HISTORIES[:2])
+    np.testing.assert_allclose(a, b)
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        MatrixFactorisation("svd").fit(HISTORIES, 6)
+
+
+def test_scaling_puts_each_users_best_at_one():
+    s = scale_per_user(np.array([[2.0, 4.0, 0.0], [0.0, 0.0, 0.0]]))
+    assert s[0].tolist() == [0.5, 1.0, 0.0] and s[1].tolist() == [0.0, 0.0, 0.0]
+
+
+class _Noise(Popularity):
+    def score(self, users, histories):
+        return np.random.default_rng(len(histories)).random((len(histories), self.n_items)).astype(np.float32)
+
+
+def test_blend_tuning_keeps_the_signal_and_never_scores_below_the_best_single_strategy():
+    rng = np.random.default_rng(0)
+    # a shop where item i is followed by item i+1: transitions know it, noise does not
+    seqs = [np.arange(s, s + 5) % 40 for s in rng.integers(0, 40, 400)]
+    data = SequenceDataset("chain", seqs, 40)
+    valid, test = leave_one_out(data)
+    hist = training_histories(data, valid)
+    comps = {"transitions": Transitions().fit(hist, 40), "noise": _Noise(name="noise").fit(hist, 40)}
+    weights, trace = tune_weights(comps, valid, sample=300)
+    assert weights["transitions"] == 1.0 and weights["noise"] <= 0.1
+    assert trace["validation_NDCG@10"] >= max(trace["single"].values())
+    blend = Blend({"transitions": Transitions(), "noise": _Noise(name="noise")}, weights).fit(training_histories(data, test), 40)
+    assert evaluate(blend, test)["HR@10"] > 0.9
