@@ -37,3 +37,22 @@ def test_item_knn_recommends_what_similar_users_took():
     assert knn.recommend(np.array([3]), 1).tolist() == [[1]]
     pop = PopularityRecommender().fit(m)
     assert pop.recommend(np.array([3]), 3).tolist()[0][0] == 1, "most popular unseen item"
+
+
+def test_beyond_accuracy_metrics_by_hand():
+    from ecom_assets.ml.metrics import (catalogue_coverage, exposure_gini, gini, intra_list_diversity, map_at_k,
+                                        novelty, popularity_bias)
+
+    rec = np.array([[0, 1, 2], [0, 3, -1]])
+    group = np.array([0, 0, 1, 1, 2])
+    assert catalogue_coverage(rec, 5) == pytest.approx(4 / 5)
+    # list 1: pairs (0,1) same, (0,2) (1,2) differ -> 2/3; list 2: (0,3) differ -> 1
+    assert intra_list_diversity(rec, group) == pytest.approx((2 / 3 + 1) / 2)
+    pop = np.array([8, 4, 2, 1, 0])
+    assert popularity_bias(rec, pop) == pytest.approx((8 + 4 + 2 + 8 + 1) / 5)
+    assert novelty(rec, pop, 8) == pytest.approx((0 + 1 + 2 + 0 + 3) / 5)
+    assert gini(np.array([1, 1, 1, 1])) == pytest.approx(0.0)
+    assert gini(np.array([0, 0, 0, 4])) == pytest.approx(0.75)
+    assert exposure_gini(rec, group, 3) == pytest.approx(gini(np.array([3, 2, 0])))
+    # AP: hits at ranks 1 and 3 of 2 relevant -> (1/1 + 2/3) / 2
+    assert map_at_k(np.array([[5, 6, 7]]), [{5, 7}], 3) == pytest.approx((1 + 2 / 3) / 2)

@@ -140,3 +140,63 @@ def test_blend_tuning_keeps_the_signal_and_never_scores_below_the_best_single_st
     assert trace["validation_NDCG@10"] >= max(trace["single"].values())
     blend = Blend({"transitions": Transitions(), "noise": _Noise(name="noise")}, weights).fit(training_histories(data, test), 40)
     assert evaluate(blend, test)["HR@10"] > 0.9
+
+
+def test_recommend_excludes_filters_and_explains():
+    from ecom_assets.ml.serving import recommend
+
+    t = Transitions().fit(HISTORIES, 6)
+    histories = [np.array([0]), np.array([4, 2])]
+    top = recommend(t, np.array([0, 1]), histories, k=3, exclude=[np.array([0]), np.array([4, 2])],
+                    blocked=np.array([False, False, False, True, False, False]), explainer=t.transitions, chunk_size=1)
+    assert top.items[0, 0] == 1 and top.anchors[0, 0] == 0, "1 follows 0: 'because you viewed 0'"
+    assert 3 not in top.items and 0 not in top.items[0], "blocked and excluded items never appear"
+    assert (np.diff(top.scores, axis=1) <= 0).all()
+    assert top.anchors[1, 0] in (2, -1)
+
+
+def test_recommend_marks_slots_it_cannot_fill():
+    from ecom_assets.ml.serving import recommend
+
+    pop = Popularity().fit(HISTORIES, 6)
+    top = recommend(pop, np.array([0]), [np.array([0, 1, 2, 3])], k=4, exclude=[np.array([0, 1, 2, 3])])
+    assert top.items[0].tolist()[:2] in ([4, 5],) and top.items[0].tolist()[2:] == [-1, -1]
+
+
+def test_gate_keeps_a_worse_challenger_out():
+    from ecom_assets.ml.registry import gate
+
+    assert gate(0.050, None, 0.02).promote, "the first model becomes champion"
+    assert gate(0.0495, 0.050, 0.02).promote, "within tolerance"
+    worse = gate(0.045, 0.050, 0.02)
+    assert not worse.promote and "0.0450 < 0.0490" in worse.reason
+
+
+def test_registry_promotes_retires_and_rejects(tmp_path):
+    import duckdb
+
+    from ecom_assets.ml.registry import champion, history, register_and_gate
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    args = dict(params={"k": 1}, artifact_path="a", sha256="s", metric="NDCG@10", tolerance=0.02)
+    assert register_and_gate(con, "rec", "v1", metrics={"NDCG@10": 0.05}, **args).promote
+    assert register_and_gate(con, "rec", "v2", metrics={"NDCG@10": 0.06}, **args).promote
+    rejected = register_and_gate(con, "rec", "v3", metrics={"NDCG@10": 0.03}, **args)
+    assert not rejected.promote and rejected.champion_version == "v2"
+    assert champion(con, "rec")["version"] == "v2"
+    assert history(con, "rec")["status"].tolist() == ["retired", "champion", "rejected"]
+
+
+def test_a_saved_blend_loads_back_and_scores_identically(tmp_path):
+    from ecom_assets.ml.model_io import load_blend, save_blend
+
+    blend = Blend({"t": Transitions(window=2), "k": ItemKNN(), "p": Popularity(),
+                   "m": MatrixFactorisation("als", factors=4, iterations=2)}, {"t": 1.0, "k": 0.5, "p": 0.1, "m": 0.2})
+    blend.fit(HISTORIES, 6)
+    sha = save_blend(tmp_path / "model.npz", blend, extras={"item_ids": np.array(["a", "b", "c", "d", "e", "f"], dtype=object)})
+    loaded, extras = load_blend(tmp_path / "model.npz", expected_sha256=sha)
+    users = np.arange(3)
+    np.testing.assert_allclose(loaded.score(users, HISTORIES[:3]), blend.score(users, HISTORIES[:3]), rtol=1e-6)
+    assert extras["item_ids"].tolist() == ["a", "b", "c", "d", "e", "f"]
+    with pytest.raises(ValueError, match="sha256 differs"):
+        load_blend(tmp_path / "model.npz", expected_sha256="0" * 64)

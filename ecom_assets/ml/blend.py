@@ -20,10 +20,17 @@ WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 def scale_per_user(scores: np.ndarray) -> np.ndarray:
+    """Scale each row to [0, 1] (best item 1, lowest or zero 0), in place when the input
+    is already float32: callers pass fresh score matrices, and at 1024 x 50k items a
+    copy costs as much as the scoring."""
+    scores = np.asarray(scores, dtype=np.float32)
     top = scores.max(axis=1, keepdims=True)
     bottom = np.minimum(scores.min(axis=1, keepdims=True), 0.0)
-    span = np.where(top - bottom > 0, top - bottom, 1.0)
-    return ((scores - bottom) / span).astype(np.float32)
+    span = top - bottom
+    span[span <= 0] = 1.0
+    scores -= bottom
+    scores /= span
+    return scores
 
 
 @dataclass

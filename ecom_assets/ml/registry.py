@@ -1,0 +1,96 @@
+"""Model registry and the champion/challenger gate.
+
+`ml.model_registry` holds one row per trained version: params, metrics, artefact path
+and sha256, and a status: `champion` (serves), `rejected` (kept out by the gate, with
+the numbers), `retired` (a former champion). Serving looks up the champion here, never
+"the newest folder".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import duckdb
+import pandas as pd
+
+REGISTRY_TABLE = "ml.model_registry"
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} (
+    name VARCHAR NOT NULL, version VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+    params VARCHAR, metrics VARCHAR, artifact_path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, decision VARCHAR, PRIMARY KEY (name, version))
+"""
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    metric: str
+    challenger: float
+    champion: float | None
+    champion_version: str | None
+    tolerance: float
+    reason: str
+
+
+def gate(challenger: float, champion: float | None, tolerance: float, metric: str = "NDCG@10",
+         champion_version: str | None = None) -> GateDecision:
+    """Promote unless the challenger is worse than the champion by more than `tolerance`
+    (relative): a worse model never replaces a better one, noise within tolerance does."""
+    if champion is None:
+        return GateDecision(True, metric, challenger, None, None, tolerance, "no champion yet")
+    floor = champion * (1.0 - tolerance)
+    if challenger >= floor:
+        return GateDecision(True, metric, challenger, champion, champion_version, tolerance,
+                            f"{metric} {challenger:.4f} >= {floor:.4f} (champion {champion:.4f} - {tolerance:.0%})")
+    return GateDecision(False, metric, challenger, champion, champion_version, tolerance,
+                        f"{metric} {challenger:.4f} < {floor:.4f} (champion {champion:.4f} - {tolerance:.0%})")
+
+
+def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ml")
+    con.execute(_DDL)
+
+
+def champion(con: duckdb.DuckDBPyConnection, name: str) -> dict | None:
+    ensure_registry(con)
+    row = con.execute(f"SELECT * FROM {REGISTRY_TABLE} WHERE name = ? AND status = 'champion'", [name]).df()
+    if row.empty:
+        return None
+    out = row.iloc[0].to_dict()
+    out["metrics"] = json.loads(out["metrics"] or "{}")
+    out["params"] = json.loads(out["params"] or "{}")
+    return out
+
+
+def register_and_gate(con: duckdb.DuckDBPyConnection, name: str, version: str, params: dict, metrics: dict,
+                      artifact_path: str, sha256: str, metric: str, tolerance: float) -> GateDecision:
+    """Record a new version and apply the gate, in one transaction: the version becomes
+    champion (the previous one retired) or is recorded as rejected with the numbers."""
+    ensure_registry(con)
+    current = champion(con, name)
+    decision = gate(float(metrics[metric]), None if current is None else float(current["metrics"][metric]),
+                    tolerance, metric, None if current is None else current["version"])
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if decision.promote and current is not None:
+            con.execute(f"UPDATE {REGISTRY_TABLE} SET status = 'retired' WHERE name = ? AND version = ?",
+                        [name, current["version"]])
+        con.execute(
+            f"INSERT INTO {REGISTRY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [name, version, datetime.now(timezone.utc).replace(tzinfo=None), json.dumps(params, default=str),
+             json.dumps(metrics), artifact_path, sha256, "champion" if decision.promote else "rejected",
+             json.dumps(asdict(decision))],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return decision
+
+
+def history(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
+    ensure_registry(con)
+    return con.execute(f"SELECT * FROM {REGISTRY_TABLE} WHERE name = ? ORDER BY created_at", [name]).df()
