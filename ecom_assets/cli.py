@@ -15,7 +15,7 @@ from typing import Callable
 
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
-DEMO_STAGES = ("snapshots", "events", "inbox", "features")
+DEMO_STAGES = ("snapshots", "events", "inbox", "features", "recommend")
 
 
 def prepare() -> None:
@@ -25,8 +25,9 @@ def prepare() -> None:
 
 
 def _stage_selections(partitions: list[str]) -> list[tuple[str, AssetSelection, dict]]:
-    from ecom_assets.assets.ingest import inbox
     from ecom_assets.assets.features import dbt_features
+    from ecom_assets.assets.ingest import inbox
+    from ecom_assets.assets.recommend import recommendations, recommender
 
     range_tags = {"dagster/asset_partition_range_start": partitions[0], "dagster/asset_partition_range_end": partitions[-1]}
     return [
@@ -35,6 +36,7 @@ def _stage_selections(partitions: list[str]) -> list[tuple[str, AssetSelection, 
         ("events", AssetSelection.assets(AssetKey(["raw", "events"])), range_tags),
         ("inbox", AssetSelection.assets(inbox), {}),
         ("features", AssetSelection.assets(dbt_features), {}),
+        ("recommend", AssetSelection.assets(recommender, recommendations), {}),
     ]
 
 
@@ -77,7 +79,7 @@ def _summary(warehouse_path) -> str:
     try:
         rows = con.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('raw', 'staging', 'intermediate', 'marts') ORDER BY 1"
+            "WHERE table_schema IN ('raw', 'staging', 'intermediate', 'marts', 'ml', 'serving') ORDER BY 1"
         ).fetchall()
         lines = [f"  {name:<36} {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]:>10,} rows" for (name,) in rows]
         q = con.execute("SELECT target_table, count(*) FROM raw.quarantine GROUP BY 1 ORDER BY 1").fetchall()

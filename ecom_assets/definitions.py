@@ -10,9 +10,10 @@ from dagster import AssetSpec, Definitions, map_asset_specs
 from ecom_assets.assets.features import dbt_features
 from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks
+from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
-OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"]}
+OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "recommend": ["team:recsys"]}
 
 
 def _with_policy(spec: AssetSpec) -> AssetSpec:
@@ -32,8 +33,8 @@ def build_resources(**overrides) -> dict:
     return resources
 
 
-ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features]))
-ALL_CHECKS = list(ingest_checks)
+ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *recommend_assets]))
+ALL_CHECKS = [*ingest_checks, *recommend_checks]
 
 defs = Definitions(
     assets=ALL_ASSETS,

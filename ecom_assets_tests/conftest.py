@@ -28,10 +28,11 @@ def pytest_configure(config):
 
 def make_resources(root: Path, **source_overrides):
     from ecom_assets.definitions import build_resources
-    from ecom_assets.resources import PrivacyResource, ShopDataSource, WarehouseResource
+    from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
     return build_resources(
         warehouse=WarehouseResource(path=str(root / "warehouse.duckdb")),
+        model_store=ModelStoreResource(root=str(root / "models")),
         privacy=PrivacyResource(key_file=str(root / "secrets" / "key")),
         source=ShopDataSource(inbox_dir=str(root / "inbox"), **{**TINY_SHOP, **source_overrides}),
     )

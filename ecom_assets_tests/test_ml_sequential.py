@@ -200,3 +200,33 @@ def test_a_saved_blend_loads_back_and_scores_identically(tmp_path):
     assert extras["item_ids"].tolist() == ["a", "b", "c", "d", "e", "f"]
     with pytest.raises(ValueError, match="sha256 differs"):
         load_blend(tmp_path / "model.npz", expected_sha256="0" * 64)
+
+
+def test_temporal_split_takes_the_first_new_item_after_the_cutoff():
+    import pandas as pd
+
+    from ecom_assets.ml.temporal import encode_events, histories_before, window_split
+
+    ev = pd.DataFrame({
+        "user_id": ["a", "a", "a", "a", "b", "b", "c"],
+        "item_id": ["x", "x", "y", "x", "y", "z", "q"],
+        "event_time": pd.to_datetime(["2026-10-01 10:00", "2026-10-01 10:01", "2026-10-02", "2026-10-05",
+                                      "2026-10-01", "2026-10-06", "2026-10-06"], format="ISO8601"),
+    })
+    enc = encode_events(ev, pd.Index(["a", "b", "c"]), pd.Index(["x", "y", "z"]))  # item q unknown: dropped
+    hist = histories_before(enc, np.datetime64("2026-10-04"))
+    assert [h.tolist() for h in hist] == [[0, 1], [1], []], "repeats collapsed, time-ordered"
+    split, relevant = window_split(enc, hist, np.datetime64("2026-10-04"))
+    assert split.users.tolist() == [1] and split.targets.tolist() == [2], "user a only re-took x"
+    assert relevant == [{2}]
+
+
+def test_blend_names_the_component_behind_each_recommendation():
+    from ecom_assets.ml.serving import recommend
+
+    blend = Blend({"transitions": Transitions(), "popularity": Popularity()}, {"transitions": 1.0, "popularity": 0.5})
+    blend.fit(HISTORIES, 6)
+    top = recommend(blend, np.array([0]), [np.array([0])], k=3, exclude=[np.array([0])])
+    names = [top.origin_names[o] for o in top.origins[0]]
+    assert top.items[0, 0] == 1 and names[0] == "transitions"
+    assert set(names) <= {"transitions", "popularity"}

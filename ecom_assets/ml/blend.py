@@ -49,11 +49,15 @@ class Blend(Strategy):
         self.n_items = n_items
         return self
 
+    def score_parts(self, users, histories) -> dict[str, np.ndarray]:
+        """Each weighted component's contribution (its scaled scores times its weight)."""
+        return {name: w * scale_per_user(self.components[name].score(users, histories))
+                for name, w in self.weights.items() if w}
+
     def score(self, users, histories):
         total = np.zeros((len(histories), self.n_items), dtype=np.float32)
-        for name, w in self.weights.items():
-            if w:
-                total += w * scale_per_user(self.components[name].score(users, histories))
+        for part in self.score_parts(users, histories).values():
+            total += part
         return total
 
 

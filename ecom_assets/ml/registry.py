@@ -54,8 +54,15 @@ def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_DDL)
 
 
+def _exists(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = 'ml' AND table_name = 'model_registry'").fetchone()[0])
+
+
 def champion(con: duckdb.DuckDBPyConnection, name: str) -> dict | None:
-    ensure_registry(con)
+    """The serving version of `name`, or None. Reads only (works on a read-only connection)."""
+    if not _exists(con):
+        return None
     row = con.execute(f"SELECT * FROM {REGISTRY_TABLE} WHERE name = ? AND status = 'champion'", [name]).df()
     if row.empty:
         return None
@@ -92,5 +99,7 @@ def register_and_gate(con: duckdb.DuckDBPyConnection, name: str, version: str, p
 
 
 def history(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
-    ensure_registry(con)
+    if not _exists(con):
+        return pd.DataFrame(columns=["name", "version", "created_at", "params", "metrics", "artifact_path",
+                                     "sha256", "status", "decision"])
     return con.execute(f"SELECT * FROM {REGISTRY_TABLE} WHERE name = ? ORDER BY created_at", [name]).df()

@@ -26,6 +26,8 @@ class TopK:
     items: np.ndarray  # (n, k) recommended item index, best first; -1 where fewer than k were allowed
     scores: np.ndarray  # (n, k)
     anchors: np.ndarray  # (n, k) history item explaining the recommendation, -1 if none
+    origins: np.ndarray  # (n, k) index into origin_names: the blend component contributing most
+    origin_names: list[str]
 
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
@@ -57,13 +59,20 @@ def recommend(strategy: Strategy, users: np.ndarray, histories: list[np.ndarray]
     """Top `k` items per user. `exclude[i]`: items user i must not get again; `blocked`:
     boolean mask over items that nobody may get."""
     n = len(users)
+    parts_of = getattr(strategy, "score_parts", None)
+    origin_names = [name for name, w in getattr(strategy, "weights", {}).items() if w] or [getattr(strategy, "name", "model")]
+    out_origins = np.zeros((n, k), dtype=np.int64)
     out_items = np.full((n, k), -1, dtype=np.int64)
     out_scores = np.full((n, k), -np.inf, dtype=np.float32)
     out_anchors = np.full((n, k), -1, dtype=np.int64)
     for start in range(0, n, chunk_size):
         rows = slice(start, min(start + chunk_size, n))
         hist = histories[rows]
-        scores = strategy.score(users[rows], hist).astype(np.float32, copy=False)
+        parts = parts_of(users[rows], hist) if parts_of is not None else None
+        if parts:
+            scores = np.sum([parts[name] for name in origin_names], axis=0, dtype=np.float32)
+        else:
+            scores = strategy.score(users[rows], hist).astype(np.float32, copy=False)
         if blocked is not None:
             scores[:, blocked] = -np.inf
         if exclude is not None:
@@ -74,6 +83,10 @@ def recommend(strategy: Strategy, users: np.ndarray, histories: list[np.ndarray]
         idx = np.where(np.isneginf(best), -1, idx)
         out_items[rows, : idx.shape[1]] = idx
         out_scores[rows, : idx.shape[1]] = best
+        if parts:
+            safe = np.maximum(idx, 0)
+            stacked = np.stack([np.take_along_axis(parts[name], safe, axis=1) for name in origin_names])
+            out_origins[rows, : idx.shape[1]] = stacked.argmax(axis=0)
         if explainer is not None:
             out_anchors[rows, : idx.shape[1]] = explain(hist, idx, explainer)
-    return TopK(np.repeat(users[:, None], k, axis=1), out_items, out_scores, out_anchors)
+    return TopK(np.repeat(users[:, None], k, axis=1), out_items, out_scores, out_anchors, out_origins, origin_names)

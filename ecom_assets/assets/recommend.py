@@ -1,0 +1,239 @@
+"""Recommend group: train, evaluate and gate the hybrid recommender; serve the champion.
+
+    ml/recommender              the hybrid, saved as arrays in the model store, registered
+                                in ml.model_registry; a blocking gate check keeps a worse
+                                challenger from serving
+    ml/recommendation_metrics   every strategy on the temporal test window
+    serving/recommendations     top-K per user with a reason, from the registry's champion
+"""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+    multi_asset,
+)
+
+from ecom_assets.assets.metadata import preview
+from ecom_assets.ml.model_io import load_blend, save_blend
+from ecom_assets.ml.recommend import ItemGroups, RecommenderSettings, reason_texts, train_and_evaluate
+from ecom_assets.ml.registry import champion, history, register_and_gate
+from ecom_assets.ml.serving import recommend
+from ecom_assets.ml.temporal import encode_events, histories_before
+from ecom_assets.resources import ModelStoreResource, WarehouseResource
+
+GROUP = "recommend"
+POOL = "warehouse"
+MODEL_NAME = "recommender"
+GATE_METRIC = "NDCG@10"
+FEATURE_DEPS = [AssetKey(["staging", "stg_events"]), AssetKey(["marts", "split_cutoff"]),
+                AssetKey(["marts", "user_features"]), AssetKey(["marts", "item_features"])]
+
+
+class RecommenderConfig(Config):
+    k: int = 20
+    """Length of each user's list."""
+    valid_days: float = 3.0
+    """Validation window just before the test cutoff, used to tune the blend and gate it."""
+    gate_tolerance: float = 0.02
+    """A challenger may be this much worse (relative validation NDCG@10) and still replace the champion."""
+    seed: int = 0
+    als_factors: int = 32
+    als_iterations: int = 15
+    exclude: str = "bought"
+    """Items a user is not offered again: "bought" (default) or "seen" (anything interacted with)."""
+
+    def settings(self) -> RecommenderSettings:
+        return RecommenderSettings(k=self.k, valid_days=self.valid_days, seed=self.seed,
+                                   als_factors=self.als_factors, als_iterations=self.als_iterations)
+
+
+def _read_shop(warehouse: WarehouseResource) -> dict:
+    with warehouse.connect(read_only=True) as con:
+        return {
+            "events": con.execute(
+                "SELECT user_id, item_id, event_time, event_type FROM staging.stg_events "
+                "WHERE event_type NOT IN ('refund', 'remove_from_cart')").df(),
+            "cutoff": con.execute("SELECT cutoff FROM marts.split_cutoff").fetchone()[0],
+            "users": con.execute("SELECT user_id FROM marts.user_features ORDER BY user_id").df()["user_id"],
+            "items": con.execute(
+                "SELECT item_id, title_en, category_l2, brand, is_active, stock_qty "
+                "FROM marts.item_features ORDER BY item_id").df(),
+        }
+
+
+def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) -> str:
+    top = max(metrics[column].max(), 1e-12)
+    lines = [f"`{s:<12}` {'█' * max(1, round(width * v / top))} {v:.4f}" for s, v in zip(metrics["strategy"], metrics[column])]
+    return f"**{column} by strategy**\n\n" + "  \n".join(lines)
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(["ml", "recommender"], deps=FEATURE_DEPS, group_name=GROUP, kinds={"python", "numpy"},
+                  description="Hybrid recommender (transitions, item-KNN, popularity, ALS) with blend weights tuned "
+                              "on validation; saved as arrays with a model card, registered and gated."),
+        AssetSpec(["ml", "recommendation_metrics"], deps=FEATURE_DEPS, group_name=GROUP, kinds={"duckdb"},
+                  description="Every strategy on the temporal test window: HR, Recall, NDCG, MAP at 10 and 20, "
+                              "coverage, diversity, novelty, popularity bias, exposure Gini by brand and category."),
+    ],
+    name="recommender",
+    pool=POOL,
+)
+def recommender(context: AssetExecutionContext, config: RecommenderConfig, warehouse: WarehouseResource,
+                model_store: ModelStoreResource):
+    shop = _read_shop(warehouse)
+    users, items = pd.Index(shop["users"]), pd.Index(shop["items"]["item_id"])
+    events = encode_events(shop["events"], users, items)
+    category, categories = pd.factorize(shop["items"]["category_l2"].fillna("Unknown"))
+    brand, brands = pd.factorize(shop["items"]["brand"].fillna("Unknown"))
+    result = train_and_evaluate(events, np.datetime64(shop["cutoff"]), ItemGroups(category, len(categories), brand, len(brands)),
+                                config.settings())
+
+    created = datetime.now(timezone.utc)
+    version = f"{created:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
+    folder = model_store.version_dir(MODEL_NAME, version)
+    sha = save_blend(folder / "model.npz", result.model,
+                     extras={"item_ids": items.to_numpy(dtype=str), "user_ids": users.to_numpy(dtype=str)})
+    hybrid = result.metrics.set_index("strategy").loc["hybrid"].to_dict()
+    params = {**config.model_dump(), "weights": result.weights}
+    metrics = {GATE_METRIC: result.validation["NDCG@10"], "validation_users": result.validation["users"],
+               "test_ndcg_10": hybrid.get("ndcg_10"), "test_recall_10": hybrid.get("recall_10")}
+    card = {"name": MODEL_NAME, "version": version, "created_at": created.isoformat(), "params": params,
+            "metrics": metrics, "data": {"users": len(users), "items": len(items), "events": int(len(events.users)),
+                                         "test_cutoff": str(shop["cutoff"])}, "sha256": sha}
+    (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
+
+    table = result.metrics.assign(model_version=version, created_at=created.replace(tzinfo=None))
+    with warehouse.connect() as con:
+        decision = register_and_gate(con, MODEL_NAME, version, params, metrics, str(folder / "model.npz"), sha,
+                                     GATE_METRIC, config.gate_tolerance)
+        con.execute("CREATE SCHEMA IF NOT EXISTS ml")
+        con.execute("BEGIN TRANSACTION")
+        con.register("_metrics", table)
+        con.execute("CREATE OR REPLACE TABLE ml.recommendation_metrics AS SELECT * FROM _metrics")
+        con.execute("COMMIT")
+    context.log.info(f"{version}: {'promoted' if decision.promote else 'REJECTED'} ({decision.reason})")
+    yield MaterializeResult(
+        asset_key=AssetKey(["ml", "recommender"]),
+        metadata={"version": version, "path": MetadataValue.path(str(folder / "model.npz")), "sha256": sha,
+                  "promoted": decision.promote, "gate": decision.reason, "weights": MetadataValue.json(result.weights),
+                  "validation_ndcg_10": round(result.validation["NDCG@10"], 4),
+                  "validation_users": result.validation["users"]},
+    )
+    yield MaterializeResult(
+        asset_key=AssetKey(["ml", "recommendation_metrics"]),
+        metadata={"table": "ml.recommendation_metrics", "metrics": MetadataValue.md(result.metrics.round(4).to_markdown(index=False)),
+                  "plot": MetadataValue.md(_bar_chart(result.metrics)) if "ndcg_10" in result.metrics else "no test users",
+                  "evaluated_users": int(result.metrics["evaluated_users"].iloc[0])},
+    )
+
+
+@asset_check(asset=AssetKey(["ml", "recommender"]), name="champion_challenger_gate", blocking=True,
+             description="The newest version serves only if its validation NDCG@10 is not worse than the champion's "
+                         "beyond the tolerance; a rejected challenger stops serving from refreshing.")
+def champion_challenger_gate(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        latest = history(con, MODEL_NAME).iloc[-1]
+    decision = json.loads(latest["decision"])
+    return AssetCheckResult(
+        passed=latest["status"] == "champion",
+        severity=AssetCheckSeverity.ERROR,
+        description=decision["reason"],
+        metadata={"version": latest["version"], "status": latest["status"], "challenger": decision["challenger"],
+                  "champion": decision["champion"] if decision["champion"] is not None else "none",
+                  "champion_version": decision["champion_version"] or "none", "tolerance": decision["tolerance"]},
+    )
+
+
+@asset(key=["serving", "recommendations"], deps=[AssetKey(["ml", "recommender"]), *FEATURE_DEPS], group_name=GROUP,
+       kinds={"duckdb"}, pool=POOL,
+       description="Top-K items per user from the registry's champion, with the strategy behind each item and a reason; "
+                   "bought items excluded, hidden and out-of-stock items filtered.")
+def recommendations(context: AssetExecutionContext, config: RecommenderConfig, warehouse: WarehouseResource) -> MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        champ = champion(con, MODEL_NAME)
+    if champ is None:
+        raise Failure("no champion recommender in ml.model_registry: materialise ml/recommender first")
+    model, extras = load_blend(Path(champ["artifact_path"]), expected_sha256=champ["sha256"])
+    users, items = pd.Index(extras["user_ids"]), pd.Index(extras["item_ids"])
+    shop = _read_shop(warehouse)
+    events = encode_events(shop["events"], users, items)
+    histories = histories_before(events)
+    bought_events = shop["events"][shop["events"]["event_type"] == "purchase"]
+    bought_enc = encode_events(bought_events, users, items)
+    bought = [set(h.tolist()) for h in histories_before(bought_enc)]
+    exclude = [np.fromiter(b, dtype=np.int64) for b in bought] if config.exclude == "bought" else histories
+    catalogue = shop["items"].set_index("item_id").reindex(items)
+    blocked = (~catalogue["is_active"].fillna(True).astype(bool) | (catalogue["stock_qty"].fillna(1) <= 0)).to_numpy()
+    explainer = (model.components["item_knn"].similarity + model.components["transitions"].transitions
+                 / max(model.components["transitions"].transitions.max(), 1.0)).tocsr()
+    top = recommend(model, np.arange(len(users)), histories, config.k, exclude=exclude, blocked=blocked,
+                    explainer=explainer)
+    reasons = reason_texts(top.items, top.anchors, top.origins, top.origin_names, bought,
+                           catalogue["title_en"].fillna(pd.Series(items, index=items)).to_numpy(),
+                           catalogue["category_l2"].fillna("the shop").to_numpy())
+    filled = top.items >= 0
+    generated_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    frame = pd.DataFrame({
+        "user_id": users.to_numpy()[top.users[filled]],
+        "rank": np.tile(np.arange(1, config.k + 1), (len(users), 1))[filled],
+        "item_id": items.to_numpy()[top.items[filled]],
+        "score": top.scores[filled].astype(float),
+        "strategy": np.array(top.origin_names, dtype=object)[top.origins[filled]],
+        "reason": reasons[filled],
+        "model_version": champ["version"],
+        "generated_at": generated_at,
+    })
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS serving")
+        con.execute("BEGIN TRANSACTION")
+        con.register("_recs", frame)
+        con.execute("CREATE OR REPLACE TABLE serving.recommendations AS SELECT * FROM _recs")
+        con.execute("COMMIT")
+    kinds = frame["reason"].str.extract(r"^(often bought with|because you viewed|popular in)")[0].value_counts()
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(frame), "users": int(frame["user_id"].nunique()), "model_version": champ["version"],
+        "strategy_mix": MetadataValue.json(frame["strategy"].value_counts().to_dict()),
+        "reason_mix": MetadataValue.json(kinds.to_dict()),
+        "preview": preview(frame.drop(columns=["generated_at"]), rows=8),
+    })
+
+
+@asset_check(asset=AssetKey(["serving", "recommendations"]), name="lists_respect_filters", blocking=True,
+             description="No user is offered an item they bought, a hidden or an out-of-stock item; ranks run 1..n.")
+def lists_respect_filters(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        bought = con.execute("""
+            SELECT count(*) FROM serving.recommendations r
+            JOIN (SELECT DISTINCT user_id, item_id FROM staging.stg_events WHERE event_type = 'purchase') p USING (user_id, item_id)
+        """).fetchone()[0]
+        blocked = con.execute("""
+            SELECT count(*) FROM serving.recommendations r JOIN marts.item_features i USING (item_id)
+            WHERE NOT coalesce(i.is_active, true) OR coalesce(i.stock_qty, 1) <= 0
+        """).fetchone()[0]
+        bad_ranks = con.execute("""
+            SELECT count(*) FROM (SELECT user_id, max(rank) AS m, count(*) AS n, count(DISTINCT rank) AS d
+                                  FROM serving.recommendations GROUP BY user_id) WHERE m != n OR d != n
+        """).fetchone()[0]
+    return AssetCheckResult(passed=bought == 0 and blocked == 0 and bad_ranks == 0,
+                            metadata={"bought_items_offered": int(bought), "blocked_items_offered": int(blocked),
+                                      "users_with_broken_ranks": int(bad_ranks)})
+
+
+recommend_assets = [recommender, recommendations]
+recommend_checks = [champion_challenger_gate, lists_respect_filters]

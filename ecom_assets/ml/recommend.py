@@ -1,0 +1,147 @@
+"""Training, offline evaluation and explanation of the shop's recommender.
+
+    train_and_evaluate(events, ...)  tunes the hybrid's weights on a validation window
+        just before the test cutoff, scores every strategy on the test window (next new
+        item; all new items relevant), and refits the hybrid on all events for serving.
+    reason_texts(...)                turns reason anchors into sentences a person reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ecom_assets.ml.blend import Blend, tune_weights
+from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Strategy, Transitions
+from ecom_assets.ml.metrics import (catalogue_coverage, exposure_gini, hit_rate_at_k, intra_list_diversity, map_at_k,
+                                    ndcg_at_k, novelty, popularity_bias, recall_at_k)
+from ecom_assets.ml.serving import recommend
+from ecom_assets.ml.temporal import EncodedEvents, histories_before, window_split
+
+# Used when the validation window holds no user with a new item (a tiny or new shop).
+DEFAULT_WEIGHTS = {"transitions": 1.0, "item_knn": 0.5, "popularity": 0.1, "als": 0.35}
+
+
+@dataclass
+class RecommenderSettings:
+    k: int = 20
+    valid_days: float = 3.0
+    seed: int = 0
+    als_factors: int = 32
+    als_iterations: int = 15
+
+
+def make_components(s: RecommenderSettings) -> dict[str, Strategy]:
+    # Component settings as selected on Amazon Beauty's validation split (bench/recsys_quality.py).
+    return {
+        "transitions": Transitions(window=5, decay=0.3, skip=True),
+        "item_knn": ItemKNN(window=5, decay=0.8, neighbours=200),
+        "popularity": Popularity(),
+        "als": MatrixFactorisation("als", factors=s.als_factors, iterations=s.als_iterations, seed=s.seed),
+    }
+
+
+def evaluated_strategies(s: RecommenderSettings, weights: dict[str, float]) -> list[Strategy]:
+    return [
+        Popularity(),
+        ItemKNN(),
+        Transitions(),
+        MatrixFactorisation("als", factors=s.als_factors, iterations=s.als_iterations, seed=s.seed),
+        MatrixFactorisation("bpr", factors=s.als_factors, iterations=100, learning_rate=0.05, seed=s.seed),
+        Blend(make_components(s), weights),
+    ]
+
+
+@dataclass
+class ItemGroups:
+    """Integer codes per item for beyond-accuracy metrics."""
+
+    category: np.ndarray
+    n_categories: int
+    brand: np.ndarray
+    n_brands: int
+
+
+@dataclass
+class TrainResult:
+    model: Blend
+    weights: dict[str, float]
+    validation: dict[str, float]
+    metrics: pd.DataFrame
+    tuning: dict = field(default_factory=dict)
+
+
+def evaluate_lists(items: np.ndarray, relevant: list[set], groups: ItemGroups, popularity: np.ndarray,
+                   n_users: int, n_items: int) -> dict[str, float]:
+    out = {}
+    for k in (10, 20):
+        out[f"hr_{k}"] = hit_rate_at_k(items, relevant, k)
+        out[f"recall_{k}"] = recall_at_k(items, relevant, k)
+        out[f"ndcg_{k}"] = ndcg_at_k(items, relevant, k)
+        out[f"map_{k}"] = map_at_k(items, relevant, k)
+    top10 = items[:, :10]
+    out.update(
+        coverage=catalogue_coverage(top10, n_items),
+        diversity=intra_list_diversity(top10, groups.category),
+        novelty=novelty(top10, popularity, n_users),
+        popularity_bias=popularity_bias(top10, popularity),
+        category_gini=exposure_gini(top10, groups.category, groups.n_categories),
+        brand_gini=exposure_gini(top10, groups.brand, groups.n_brands),
+    )
+    return out
+
+
+def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGroups,
+                       settings: RecommenderSettings) -> TrainResult:
+    valid_start = cutoff - np.timedelta64(int(settings.valid_days * 86_400), "s")
+
+    # 1. Blend weights on the validation window (before the test cutoff).
+    hist_valid = histories_before(ev, valid_start)
+    valid_split, _ = window_split(ev, hist_valid, valid_start, cutoff)
+    if len(valid_split.targets):
+        comps = {name: c.fit(hist_valid, ev.n_items) for name, c in make_components(settings).items()}
+        weights, trace = tune_weights(comps, valid_split, sample=len(valid_split.targets), seed=settings.seed)
+        validation = {"NDCG@10": trace["validation_NDCG@10"], "users": int(len(valid_split.targets))}
+    else:
+        weights, trace = dict(DEFAULT_WEIGHTS), {}
+        validation = {"NDCG@10": 0.0, "users": 0}
+
+    # 2. Every strategy on the test window, fit on what came before it.
+    hist_test = histories_before(ev, cutoff)
+    test_split, relevant = window_split(ev, hist_test, cutoff)
+    popularity = np.bincount(np.concatenate([np.unique(h) for h in hist_test] or [np.empty(0, np.int64)]),
+                             minlength=ev.n_items)
+    rows = []
+    for strategy in evaluated_strategies(settings, weights):
+        strategy.fit(hist_test, ev.n_items)
+        if len(test_split.targets):
+            top = recommend(strategy, test_split.users, test_split.histories, settings.k, exclude=test_split.histories)
+            scores = evaluate_lists(top.items, relevant, groups, popularity, ev.n_users, ev.n_items)
+        else:
+            scores = {}
+        rows.append({"strategy": strategy.name, "evaluated_users": int(len(test_split.targets)), **scores})
+    metrics = pd.DataFrame(rows)
+
+    # 3. The serving model: the hybrid refit on everything.
+    model = Blend(make_components(settings), weights).fit(histories_before(ev), ev.n_items)
+    return TrainResult(model, weights, validation, metrics, trace)
+
+
+def reason_texts(top_items: np.ndarray, anchors: np.ndarray, origins: np.ndarray, origin_names: list[str],
+                 bought: list[set], titles: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    """One sentence per recommended slot: 'often bought with X' when the anchor was bought,
+    'because you viewed X' when it was viewed, else 'popular in <category>'."""
+    out = np.empty(top_items.shape, dtype=object)
+    for r in range(top_items.shape[0]):
+        for c in range(top_items.shape[1]):
+            item, anchor = top_items[r, c], anchors[r, c]
+            if item < 0:
+                out[r, c] = None
+            elif anchor >= 0 and origin_names[origins[r, c]] != "popularity":
+                verb = "often bought with" if anchor in bought[r] else "because you viewed"
+                out[r, c] = f"{verb} {titles[anchor]}"
+            else:
+                out[r, c] = f"popular in {categories[item]}"
+    return out

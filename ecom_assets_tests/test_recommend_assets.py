@@ -1,0 +1,83 @@
+"""The recommend group on the tiny shop: metrics for every strategy, served lists with
+reasons from the champion, and a gate that keeps a worse challenger out."""
+
+import json
+import shutil
+
+import pytest
+from dagster import AssetKey, AssetSelection, materialize
+
+from ecom_assets.assets.recommend import recommendations, recommender
+from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
+from ecom_assets_tests.conftest import make_resources, query
+
+
+def test_every_user_gets_a_ranked_list_with_reasons(built):
+    users = query(built, "SELECT count(*) AS n FROM marts.user_features")["n"][0]
+    per_user = query(built, "SELECT user_id, count(*) AS n, max(rank) AS top FROM serving.recommendations GROUP BY 1")
+    assert len(per_user) == users
+    assert (per_user["n"] == 20).all() and (per_user["top"] == 20).all()
+    recs = query(built, "SELECT * FROM serving.recommendations")
+    assert recs["reason"].notna().all()
+    assert recs["reason"].str.match(r"^(because you viewed|often bought with|popular in) .+").all()
+    assert set(recs["strategy"]) <= {"transitions", "item_knn", "popularity", "als"}
+    champion = query(built, "SELECT version FROM ml.model_registry WHERE status = 'champion'")["version"]
+    assert recs["model_version"].unique().tolist() == champion.tolist()
+
+
+def test_bought_and_unavailable_items_are_never_offered(built):
+    offered_bought = query(built, """
+        SELECT count(*) AS n FROM serving.recommendations r
+        JOIN (SELECT DISTINCT user_id, item_id FROM staging.stg_events WHERE event_type = 'purchase') p USING (user_id, item_id)""")
+    unavailable = query(built, """
+        SELECT count(*) AS n FROM serving.recommendations JOIN marts.item_features i USING (item_id)
+        WHERE NOT i.is_active OR i.stock_qty <= 0""")
+    assert offered_bought["n"][0] == 0 and unavailable["n"][0] == 0
+
+
+def test_metrics_cover_every_strategy_and_the_hybrid_beats_popularity(built):
+    m = query(built, "SELECT * FROM ml.recommendation_metrics").set_index("strategy")
+    assert set(m.index) == {"popularity", "item_knn", "transitions", "als", "bpr", "hybrid"}
+    for col in ("hr_10", "recall_10", "ndcg_10", "map_10", "ndcg_20", "coverage", "diversity", "novelty",
+                "popularity_bias", "category_gini", "brand_gini"):
+        assert m[col].notna().all(), col
+    assert m.loc["hybrid", "ndcg_10"] > m.loc["popularity", "ndcg_10"]
+    assert (m[["coverage", "diversity", "category_gini", "brand_gini"]].stack().between(0, 1)).all()
+
+
+def test_the_model_card_and_artefact_match_the_registry(built):
+    from ecom_assets.ml.model_io import sha256_file
+    from pathlib import Path
+
+    row = query(built, "SELECT artifact_path, sha256 FROM ml.model_registry WHERE status = 'champion'").iloc[0]
+    path = Path(row["artifact_path"])
+    assert sha256_file(path) == row["sha256"]
+    card = json.loads((path.parent / "card.json").read_text())
+    assert card["sha256"] == row["sha256"] and card["metrics"]["NDCG@10"] > 0
+
+
+def test_the_gate_keeps_a_worse_challenger_out_and_the_champion_keeps_serving(built, tmp_path):
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    shutil.copytree(built["model_store"].resolved_root, tmp_path / "models")
+    res = make_resources(tmp_path)
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    champ_version, artifact = con.execute(
+        "SELECT version, artifact_path FROM ml.model_registry WHERE status = 'champion'").fetchone()
+    # Point the copied champion at the copied artefact, and make it look much better than anything we can train.
+    con.execute("UPDATE ml.model_registry SET metrics = ?, artifact_path = ? WHERE version = ?",
+                [json.dumps({"NDCG@10": 0.99}), str(tmp_path / "models" / "recommender" / champ_version / "model.npz"),
+                 champ_version])
+    con.close()
+
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(recommender, recommendations),
+                         resources=res, raise_on_error=False)
+    gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "champion_challenger_gate")
+    assert not gate.passed and gate.metadata["champion"].value == 0.99
+    materialized = {m.asset_key for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())}
+    assert AssetKey(["serving", "recommendations"]) not in materialized, "a blocked gate does not refresh serving"
+    statuses = query(res, "SELECT status FROM ml.model_registry ORDER BY created_at")["status"].tolist()
+    assert statuses[-1] == "rejected" and "champion" in statuses
+    served = query(res, "SELECT DISTINCT model_version FROM serving.recommendations")["model_version"].tolist()
+    assert served == [champ_version]
