@@ -219,6 +219,8 @@ def test_temporal_split_takes_the_first_new_item_after_the_cutoff():
     split, relevant = window_split(enc, hist, np.datetime64("2026-10-04"))
     assert split.users.tolist() == [1] and split.targets.tolist() == [2], "user a only re-took x"
     assert relevant == [{2}]
+    empty, none = window_split(enc, hist, np.datetime64("2027-01-01"))
+    assert len(empty.targets) == 0 and none == [], "a window without events is an empty split"
 
 
 def test_blend_names_the_component_behind_each_recommendation():

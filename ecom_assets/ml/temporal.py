@@ -54,7 +54,7 @@ def window_split(ev: EncodedEvents, histories: list[np.ndarray], start: np.datet
     mask = ev.times >= start if end is None else (ev.times >= start) & (ev.times < end)
     users, targets, relevant = [], [], []
     u, i = ev.users[mask], ev.items[mask]
-    bounds = np.flatnonzero(np.r_[True, u[1:] != u[:-1], True])
+    bounds = np.flatnonzero(np.r_[True, u[1:] != u[:-1], True]) if len(u) else np.zeros(1, dtype=np.int64)
     for a, b in zip(bounds[:-1], bounds[1:]):
         seen = set(histories[u[a]].tolist())
         new = [x for x in i[a:b].tolist() if x not in seen]
