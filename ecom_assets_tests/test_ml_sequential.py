@@ -190,8 +190,12 @@ def test_registry_promotes_retires_and_rejects(tmp_path):
 def test_a_saved_blend_loads_back_and_scores_identically(tmp_path):
     from ecom_assets.ml.model_io import load_blend, save_blend
 
+    from ecom_assets.ml.sasrec import SASRec, SASRecConfig
+
     blend = Blend({"t": Transitions(window=2), "k": ItemKNN(), "p": Popularity(),
-                   "m": MatrixFactorisation("als", factors=4, iterations=2)}, {"t": 1.0, "k": 0.5, "p": 0.1, "m": 0.2})
+                   "m": MatrixFactorisation("als", factors=4, iterations=2),
+                   "s": SASRec(SASRecConfig(max_len=5, hidden=8, epochs=2, batch_size=4))},
+                  {"t": 1.0, "k": 0.5, "p": 0.1, "m": 0.2, "s": 0.3})
     blend.fit(HISTORIES, 6)
     sha = save_blend(tmp_path / "model.npz", blend, extras={"item_ids": np.array(["a", "b", "c", "d", "e", "f"], dtype=object)})
     loaded, extras = load_blend(tmp_path / "model.npz", expected_sha256=sha)
@@ -232,3 +236,32 @@ def test_blend_names_the_component_behind_each_recommendation():
     names = [top.origin_names[o] for o in top.origins[0]]
     assert top.items[0, 0] == 1 and names[0] == "transitions"
     assert set(names) <= {"transitions", "popularity"}
+
+
+def _chain_dataset(n_users=300, n_items=30, length=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return SequenceDataset("chain", [(np.arange(s, s + length)) % n_items for s in rng.integers(0, n_items, n_users)], n_items)
+
+
+def test_sasrec_learns_a_sequence_rule_and_is_seeded():
+    from ecom_assets.ml.sasrec import SASRec, SASRecConfig
+
+    data = _chain_dataset()
+    valid, test = leave_one_out(data)
+    cfg = SASRecConfig(max_len=10, hidden=32, epochs=15, batch_size=64, lr=5e-3, dropout=0.0, eval_every=5)
+    model = SASRec(cfg).fit(training_histories(data, valid), data.n_items, validation=valid)
+    assert evaluate(model, test)["HR@10"] > 0.9, "item i is always followed by i+1"
+    assert model.best_validation_ndcg10 is not None and len(model.history) <= 15
+    again = SASRec(cfg).fit(training_histories(data, valid), data.n_items, validation=valid)
+    users = test.users[:5]
+    np.testing.assert_allclose(model.score(users, test.histories[:5]), again.score(users, test.histories[:5]), rtol=1e-4, atol=1e-5)
+
+
+def test_sasrec_stops_at_its_time_budget_and_scores_empty_histories():
+    from ecom_assets.ml.sasrec import SASRec, SASRecConfig
+
+    data = _chain_dataset()
+    model = SASRec(SASRecConfig(max_len=10, hidden=16, epochs=1000, batch_size=64, max_seconds=0.5)).fit(data.sequences, data.n_items)
+    assert len(model.history) < 1000 and model.history[-1]["seconds"] < 30
+    scores = model.score(np.array([0, 1]), [np.array([], dtype=np.int64), np.array([3, 4])])
+    assert scores.shape == (2, 30) and (scores[0] == 0).all()

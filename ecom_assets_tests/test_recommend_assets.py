@@ -20,7 +20,7 @@ def test_every_user_gets_a_ranked_list_with_reasons(built):
     recs = query(built, "SELECT * FROM serving.recommendations")
     assert recs["reason"].notna().all()
     assert recs["reason"].str.match(r"^(because you viewed|often bought with|popular in) .+").all()
-    assert set(recs["strategy"]) <= {"transitions", "item_knn", "popularity", "als"}
+    assert set(recs["strategy"]) <= {"transitions", "item_knn", "popularity", "als", "sasrec"}
     champion = query(built, "SELECT version FROM ml.model_registry WHERE status = 'champion'")["version"]
     assert recs["model_version"].unique().tolist() == champion.tolist()
 
@@ -37,7 +37,7 @@ def test_bought_and_unavailable_items_are_never_offered(built):
 
 def test_metrics_cover_every_strategy_and_the_hybrid_beats_popularity(built):
     m = query(built, "SELECT * FROM ml.recommendation_metrics").set_index("strategy")
-    assert set(m.index) == {"popularity", "item_knn", "transitions", "als", "bpr", "hybrid"}
+    assert set(m.index) == {"popularity", "item_knn", "transitions", "als", "sasrec", "bpr", "hybrid"}
     for col in ("hr_10", "recall_10", "ndcg_10", "map_10", "ndcg_20", "coverage", "diversity", "novelty",
                 "popularity_bias", "category_gini", "brand_gini"):
         assert m[col].notna().all(), col

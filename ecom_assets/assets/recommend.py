@@ -54,12 +54,16 @@ class RecommenderConfig(Config):
     seed: int = 0
     als_factors: int = 32
     als_iterations: int = 15
+    sasrec_seconds: float = 60.0
+    """Training budget of each SASRec fit (the sequential transformer); 0 leaves it out."""
+    sasrec_epochs: int = 40
     exclude: str = "bought"
     """Items a user is not offered again: "bought" (default) or "seen" (anything interacted with)."""
 
     def settings(self) -> RecommenderSettings:
         return RecommenderSettings(k=self.k, valid_days=self.valid_days, seed=self.seed,
-                                   als_factors=self.als_factors, als_iterations=self.als_iterations)
+                                   als_factors=self.als_factors, als_iterations=self.als_iterations,
+                                   sasrec_seconds=self.sasrec_seconds, sasrec_epochs=self.sasrec_epochs)
 
 
 def _read_shop(warehouse: WarehouseResource) -> dict:
@@ -85,7 +89,7 @@ def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) 
 @multi_asset(
     specs=[
         AssetSpec(["ml", "recommender"], deps=FEATURE_DEPS, group_name=GROUP, kinds={"python", "numpy"},
-                  description="Hybrid recommender (transitions, item-KNN, popularity, ALS) with blend weights tuned "
+                  description="Hybrid recommender (transitions, item-KNN, popularity, ALS, SASRec) with blend weights tuned "
                               "on validation; saved as arrays with a model card, registered and gated."),
         AssetSpec(["ml", "recommendation_metrics"], deps=FEATURE_DEPS, group_name=GROUP, kinds={"duckdb"},
                   description="Every strategy on the temporal test window: HR, Recall, NDCG, MAP at 10 and 20, "
@@ -131,6 +135,7 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
     yield MaterializeResult(
         asset_key=AssetKey(["ml", "recommender"]),
         metadata={"version": version, "path": MetadataValue.path(str(folder / "model.npz")), "sha256": sha,
+                  "sasrec_epochs": result.tuning.get("sasrec_epochs") or 0,
                   "promoted": decision.promote, "gate": decision.reason, "weights": MetadataValue.json(result.weights),
                   "validation_ndcg_10": round(result.validation["NDCG@10"], 4),
                   "validation_users": result.validation["users"]},

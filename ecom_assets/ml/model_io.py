@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +16,20 @@ import scipy.sparse as sp
 
 from ecom_assets.ml import candidates
 from ecom_assets.ml.blend import Blend
+from ecom_assets.ml.sasrec import SASRec, SASRecConfig
 
 FITTED = {
     "Popularity": ("n_items", "popularity"),
     "ItemKNN": ("n_items", "similarity"),
     "Transitions": ("n_items", "transitions", "similarity", "popularity"),
     "MatrixFactorisation": ("n_items", "user_factors", "item_factors"),
+    "SASRec": ("n_items",),  # plus its network weights, saved by name under <component>/weights/
 }
 
 
 def _params(strategy) -> dict:
+    if isinstance(strategy, SASRec):
+        return {"config": asdict(strategy.config), "name": strategy.name}
     return {f.name: getattr(strategy, f.name) for f in fields(strategy)} if is_dataclass(strategy) else {}
 
 
@@ -65,6 +69,9 @@ def save_blend(path: Path, blend: Blend, extras: dict[str, np.ndarray] | None = 
         spec["components"][name] = {"class": kind, "params": _params(comp)}
         for attr in FITTED[kind]:
             _put(arrays, f"{name}/{attr}", getattr(comp, attr, None))
+        if isinstance(comp, SASRec):
+            for key, value in comp.state_arrays().items():
+                arrays[f"{name}/weights/{key}"] = value
     for key, value in (extras or {}).items():
         arrays[f"extra/{key}"] = np.asarray(value).astype(str) if np.asarray(value).dtype == object else np.asarray(value)
     arrays["spec"] = np.array(json.dumps(spec))
@@ -81,9 +88,15 @@ def load_blend(path: Path, expected_sha256: str | None = None) -> tuple[Blend, d
         spec = json.loads(str(arrays["spec"]))
         components = {}
         for name, desc in spec["components"].items():
-            comp = getattr(candidates, desc["class"])(**desc["params"])
-            for attr in FITTED[desc["class"]]:
-                setattr(comp, attr, _get(arrays, f"{name}/{attr}"))
+            if desc["class"] == "SASRec":
+                comp = SASRec(SASRecConfig(**desc["params"]["config"]), name=desc["params"]["name"])
+                prefix = f"{name}/weights/"
+                comp.load_state_arrays(int(_get(arrays, f"{name}/n_items")),
+                                       {k.removeprefix(prefix): arrays[k] for k in arrays.files if k.startswith(prefix)})
+            else:
+                comp = getattr(candidates, desc["class"])(**desc["params"])
+                for attr in FITTED[desc["class"]]:
+                    setattr(comp, attr, _get(arrays, f"{name}/{attr}"))
             components[name] = comp
         extras = {k.removeprefix("extra/"): arrays[k] for k in arrays.files if k.startswith("extra/")}
     blend = Blend(components, spec["weights"])

@@ -17,11 +17,12 @@ from ecom_assets.ml.blend import Blend, tune_weights
 from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Strategy, Transitions
 from ecom_assets.ml.metrics import (catalogue_coverage, exposure_gini, hit_rate_at_k, intra_list_diversity, map_at_k,
                                     ndcg_at_k, novelty, popularity_bias, recall_at_k)
+from ecom_assets.ml.sasrec import SASRec, SASRecConfig
 from ecom_assets.ml.serving import recommend
 from ecom_assets.ml.temporal import EncodedEvents, histories_before, window_split
 
 # Used when the validation window holds no user with a new item (a tiny or new shop).
-DEFAULT_WEIGHTS = {"transitions": 1.0, "item_knn": 0.5, "popularity": 0.1, "als": 0.35}
+DEFAULT_WEIGHTS = {"transitions": 1.0, "item_knn": 0.5, "popularity": 0.1, "als": 0.35, "sasrec": 0.5}
 
 
 @dataclass
@@ -31,26 +32,28 @@ class RecommenderSettings:
     seed: int = 0
     als_factors: int = 32
     als_iterations: int = 15
+    sasrec_seconds: float = 60.0  # training budget per SASRec fit; 0 leaves SASRec out
+    sasrec_epochs: int = 40
 
 
-def make_components(s: RecommenderSettings) -> dict[str, Strategy]:
+def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) -> dict[str, Strategy]:
     # Component settings as selected on Amazon Beauty's validation split (bench/recsys_quality.py).
-    return {
+    components: dict[str, Strategy] = {
         "transitions": Transitions(window=5, decay=0.3, skip=True),
         "item_knn": ItemKNN(window=5, decay=0.8, neighbours=200),
         "popularity": Popularity(),
         "als": MatrixFactorisation("als", factors=s.als_factors, iterations=s.als_iterations, seed=s.seed),
     }
+    if s.sasrec_seconds > 0:
+        components["sasrec"] = SASRec(SASRecConfig(epochs=sasrec_epochs or s.sasrec_epochs, max_seconds=s.sasrec_seconds,
+                                                   eval_every=1, patience=3, seed=s.seed))
+    return components
 
 
-def evaluated_strategies(s: RecommenderSettings, weights: dict[str, float]) -> list[Strategy]:
+def baseline_strategies(s: RecommenderSettings) -> list[Strategy]:
+    """Single strategies evaluated beside the hybrid's components."""
     return [
-        Popularity(),
-        ItemKNN(),
-        Transitions(),
-        MatrixFactorisation("als", factors=s.als_factors, iterations=s.als_iterations, seed=s.seed),
         MatrixFactorisation("bpr", factors=s.als_factors, iterations=100, learning_rate=0.05, seed=s.seed),
-        Blend(make_components(s), weights),
     ]
 
 
@@ -100,12 +103,20 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     # 1. Blend weights on the validation window (before the test cutoff).
     hist_valid = histories_before(ev, valid_start)
     valid_split, _ = window_split(ev, hist_valid, valid_start, cutoff)
+    sasrec_epochs = None
     if len(valid_split.targets):
-        comps = {name: c.fit(hist_valid, ev.n_items) for name, c in make_components(settings).items()}
+        comps = make_components(settings)
+        for name, c in comps.items():
+            if isinstance(c, SASRec):  # early stopping on the validation window
+                c.fit(hist_valid, ev.n_items, validation=valid_split)
+                sasrec_epochs = c.best_epoch
+            else:
+                c.fit(hist_valid, ev.n_items)
         weights, trace = tune_weights(comps, valid_split, sample=len(valid_split.targets), seed=settings.seed)
         validation = {"NDCG@10": trace["validation_NDCG@10"], "users": int(len(valid_split.targets))}
     else:
-        weights, trace = dict(DEFAULT_WEIGHTS), {}
+        present = make_components(settings)
+        weights, trace = {k: v for k, v in DEFAULT_WEIGHTS.items() if k in present}, {}
         validation = {"NDCG@10": 0.0, "users": 0}
 
     # 2. Every strategy on the test window, fit on what came before it.
@@ -113,9 +124,12 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     test_split, relevant = window_split(ev, hist_test, cutoff)
     popularity = np.bincount(np.concatenate([np.unique(h) for h in hist_test] or [np.empty(0, np.int64)]),
                              minlength=ev.n_items)
+    components = {name: c.fit(hist_test, ev.n_items) for name, c in make_components(settings, sasrec_epochs).items()}
+    hybrid = Blend(components, weights)
+    hybrid.n_items = ev.n_items
+    strategies = [*components.values(), *(b.fit(hist_test, ev.n_items) for b in baseline_strategies(settings)), hybrid]
     rows = []
-    for strategy in evaluated_strategies(settings, weights):
-        strategy.fit(hist_test, ev.n_items)
+    for strategy in strategies:
         if len(test_split.targets):
             top = recommend(strategy, test_split.users, test_split.histories, settings.k, exclude=test_split.histories)
             scores = evaluate_lists(top.items, relevant, groups, popularity, ev.n_users, ev.n_items)
@@ -125,8 +139,8 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     metrics = pd.DataFrame(rows)
 
     # 3. The serving model: the hybrid refit on everything.
-    model = Blend(make_components(settings), weights).fit(histories_before(ev), ev.n_items)
-    return TrainResult(model, weights, validation, metrics, trace)
+    model = Blend(make_components(settings, sasrec_epochs), weights).fit(histories_before(ev), ev.n_items)
+    return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs})
 
 
 def reason_texts(top_items: np.ndarray, anchors: np.ndarray, origins: np.ndarray, origin_names: list[str],
