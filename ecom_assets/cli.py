@@ -40,12 +40,18 @@ def _stage_selections(partitions: list[str]) -> list[tuple[str, AssetSelection, 
     ]
 
 
+def _stage_ops(stage: str) -> set[str]:
+    return {"features": {"dbt_features"}, "recommend": {"recommender", "recommendations"}}.get(stage, set())
+
+
 def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None = None,
-                 log: Callable[[str], None] = print, log_level: str = "WARNING") -> dict[str, dict]:
+                 log: Callable[[str], None] = print, log_level: str = "WARNING",
+                 op_config: dict[str, dict] | None = None) -> dict[str, dict]:
     """Materialise every asset of the demo graph, stage by stage, with checks.
 
     Event partitions form one single-run backfill over the source's demo window; the
-    other stages are unpartitioned. Returns, per stage, its seconds and the numeric
+    other stages are unpartitioned. `op_config` maps op names to their config (e.g.
+    {"dbt_features": {"test_days": 1}}). Returns, per stage, its seconds and the numeric
     metadata of what it materialised (timings, row counts).
     """
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
@@ -57,7 +63,9 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
         t0 = time.perf_counter()
         result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources,
                              instance=instance, tags=tags,
-                             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+                             run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
+                                         "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items()
+                                                 if op in _stage_ops(name)}})
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
         if failed:
             raise RuntimeError(f"stage {name}: checks failed: {[f'{e.asset_key.to_user_string()}:{e.check_name}' for e in failed]}")
@@ -99,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--days", type=int)
     run.add_argument("--events-per-day", type=int)
     run.add_argument("--seed", type=int)
+    run.add_argument("--source", choices=["synthetic", "inbox_only", "s3rec", "recbole"],
+                     help="what feeds the raw tables (default: the synthetic demo shop)")
+    run.add_argument("--dataset-path", help="for --source s3rec|recbole, e.g. ../shared/data/amazon-beauty/Beauty.txt")
+    run.add_argument("--test-days", type=int, help="temporal test window (default 7; 1 for public datasets)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step and dbt logs")
     args = parser.parse_args(argv)
 
@@ -112,14 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     from ecom_assets.resources import ShopDataSource
 
     knobs = {k: v for k, v in dict(n_users=args.users, n_items=args.items, n_days=args.days,
-                                   events_per_day=args.events_per_day, seed=args.seed).items() if v is not None}
+                                   events_per_day=args.events_per_day, seed=args.seed, kind=args.source,
+                                   dataset_path=args.dataset_path).items() if v is not None}
     resources = build_resources(source=ShopDataSource(**knobs))
+    public = args.source in ("s3rec", "recbole")
+    test_days = args.test_days or (1 if public else None)
+    op_config = {"dbt_features": {"test_days": test_days}} if test_days else {}
     src = resources["source"]
-    print(f"Materialising the asset graph: {src.n_users:,} users, {src.n_items:,} items, {src.n_days} days "
-          f"x ~{src.events_per_day:,} events (seed {src.seed})")
+    if public:
+        print(f"Materialising the asset graph on {src.dataset_path} ({src.kind}), laid over {src.n_days} days")
+    else:
+        print(f"Materialising the asset graph: {src.n_users:,} users, {src.n_items:,} items, {src.n_days} days "
+              f"x ~{src.events_per_day:,} events (seed {src.seed})")
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     t0 = time.perf_counter()
-    run_pipeline(resources, instance=instance, log_level="DEBUG" if args.verbose else "WARNING")
+    run_pipeline(resources, instance=instance, log_level="DEBUG" if args.verbose else "WARNING", op_config=op_config)
     warehouse = resources["warehouse"].resolved_path
     print(f"\nDone in {time.perf_counter() - t0:.1f} s. Warehouse: {warehouse}\n{_summary(warehouse)}")
     print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ "

@@ -19,6 +19,7 @@ from pydantic import Field as PydanticField
 
 from ecom_assets import paths
 from ecom_assets.privacy import PseudonymKey, load_or_create_key
+from ecom_assets.sources.public import PublicShop, read_recbole, read_s3rec
 from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop
 from ecom_assets.warehouse import connect
 
@@ -74,15 +75,25 @@ def _shop(config: ShopConfig) -> SyntheticShop:
     return SyntheticShop(config)
 
 
+@lru_cache(maxsize=2)
+def _public_shop(kind: str, path: str, start: str, n_days: int) -> PublicShop:
+    data = read_s3rec(path) if kind == "s3rec" else read_recbole(path)
+    return PublicShop(data, start, n_days)
+
+
 class ShopDataSource(ConfigurableResource):
     """Which data feeds the raw tables.
 
     kind="synthetic": the built-in demo shop generates products, users, tickets and each
     day's events (knobs below). kind="inbox_only": the synthetic tables stay empty and
-    only files dropped in the inbox feed the pipeline.
+    only files dropped in the inbox feed the pipeline. kind="s3rec" | "recbole": a public
+    sequence dataset at `dataset_path` (e.g. ../shared/data/amazon-beauty/Beauty.txt)
+    laid out over the `n_days` window from `start_date`; run the features with
+    test_days=1 for the leave-one-out protocol.
     """
 
-    kind: Literal["synthetic", "inbox_only"] = "synthetic"
+    kind: Literal["synthetic", "inbox_only", "s3rec", "recbole"] = "synthetic"
+    dataset_path: str = ""
     seed: int = 7
     n_users: int = 2_000
     n_items: int = 600
@@ -104,8 +115,16 @@ class ShopDataSource(ConfigurableResource):
         return ShopConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ShopConfig)})
 
     @property
-    def synthetic(self) -> SyntheticShop | None:
-        return _shop(self.shop_config()) if self.kind == "synthetic" else None
+    def shop(self) -> SyntheticShop | PublicShop | None:
+        """What feeds the raw tables (products(), users(), support_tickets(),
+        events_for_day(day)), or None when only the inbox does."""
+        if self.kind == "synthetic":
+            return _shop(self.shop_config())
+        if self.kind in ("s3rec", "recbole"):
+            if not self.dataset_path:
+                raise ValueError(f"source kind {self.kind!r} needs dataset_path")
+            return _public_shop(self.kind, str(paths.resolve(self.dataset_path)), self.start_date, self.n_days)
+        return None
 
     @property
     def demo_partitions(self) -> list[str]:

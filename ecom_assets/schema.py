@@ -70,7 +70,8 @@ SCHEMAS: dict[str, EntitySchema] = {
             Field("category_l1", "VARCHAR"),
             Field("category_l2", "VARCHAR"),
             Field("brand", "VARCHAR"),
-            Field("price", "DOUBLE", required=True, min=0.0, max=1_000_000.0),
+            # Optional: public interaction datasets carry no prices; ad copy checks prices where it uses them.
+            Field("price", "DOUBLE", min=0.0, max=1_000_000.0),
             Field("discount_pct", "DOUBLE", min=0.0, max=95.0),
             Field("currency", "VARCHAR"),
             Field("stock_qty", "BIGINT", min=0, max=10_000_000),

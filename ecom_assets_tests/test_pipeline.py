@@ -36,7 +36,7 @@ def test_inbox_rows_flow_into_staging(built):
 
 
 def _raw_identifiers(built):
-    shop = built["source"].synthetic
+    shop = built["source"].shop
     users = shop.users()
     exact = set(users["name"])
     needles = set(users["user_id"]) | set(users["email"]) | set(users["phone"])

@@ -81,3 +81,40 @@ def test_the_gate_keeps_a_worse_challenger_out_and_the_champion_keeps_serving(bu
     assert statuses[-1] == "rejected" and "champion" in statuses
     served = query(res, "SELECT DISTINCT model_version FROM serving.recommendations")["model_version"].tolist()
     assert served == [champ_version]
+
+
+def test_public_sequences_get_times_that_make_the_temporal_split_leave_one_out(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from ecom_assets.sources.public import PublicShop, read_s3rec
+
+    (tmp_path / "tiny.txt").write_text("1 10 20 30 40\n2 20 30\n3 50 10 20 30 40 60\n")
+    shop = PublicShop(read_s3rec(tmp_path / "tiny.txt"), "2026-10-01", 10)
+    days = [shop.events_for_day(d) for d in pd.date_range("2026-10-01", periods=10).strftime("%Y-%m-%d")]
+    events = pd.concat(days, ignore_index=True)
+    assert len(events) == 12 and events["event_id"].is_unique
+    last_day = days[-1]
+    assert sorted(last_day["item_id"]) == ["30", "40", "60"], "exactly every user's last item"
+    cutoff = pd.Timestamp("2026-10-10 12:00") - pd.Timedelta(days=1)
+    earlier = pd.concat(days[:-1], ignore_index=True)
+    assert len(earlier) == 9 and (earlier["event_time"] < cutoff).all(), "all other items before the test cutoff"
+    by_user = events.sort_values("event_time").groupby("user_id")["item_id"].agg(list)
+    assert by_user["3"] == ["50", "10", "20", "30", "40", "60"], "order kept"
+
+
+def test_the_whole_graph_runs_on_a_public_dataset(tmp_path):
+    from ecom_assets.cli import run_pipeline
+    from ecom_assets_tests.conftest import make_resources
+
+    rng = __import__("numpy").random.default_rng(0)
+    lines = [f"{u} " + " ".join(str(x) for x in (rng.integers(0, 40) + __import__("numpy").arange(rng.integers(4, 9))) % 40)
+             for u in range(60)]
+    (tmp_path / "seqs.txt").write_text("\n".join(lines) + "\n")
+    res = make_resources(tmp_path, kind="s3rec", dataset_path=str(tmp_path / "seqs.txt"), n_days=12)
+    run_pipeline(res, log=lambda _: None, op_config={"dbt_features": {"test_days": 1},
+                                                     "recommender": {"sasrec_seconds": 5.0}})
+    assert query(res, "SELECT count(*) AS n FROM marts.test_interactions")["n"][0] == 60
+    m = query(res, "SELECT strategy, ndcg_10 FROM ml.recommendation_metrics").set_index("strategy")["ndcg_10"]
+    assert m["hybrid"] > m["popularity"]
+    assert query(res, "SELECT count(DISTINCT user_id) AS n FROM serving.recommendations")["n"][0] == 60

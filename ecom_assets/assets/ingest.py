@@ -99,7 +99,7 @@ def _snapshot_asset(entity: str, context: AssetExecutionContext, source: ShopDat
     """Replace raw.<entity> with the source's current snapshot (products, users, tickets)."""
     tally = LoadTally()
     t0 = time.perf_counter()
-    shop = source.synthetic
+    shop = source.shop
     frame = getattr(shop, entity)() if shop is not None else _empty(entity)
     tally.timed("generate", t0)
     key = privacy.key()
@@ -144,7 +144,7 @@ raw_products, raw_users, raw_support_tickets = (_snapshot_asset_def(e) for e in 
 def raw_events(context: AssetExecutionContext, source: ShopDataSource, warehouse: WarehouseResource,
                privacy: PrivacyResource) -> MaterializeResult:
     key = privacy.key()
-    shop = source.synthetic
+    shop = source.shop
     tally = LoadTally()
     days = context.partition_keys
     for day in days:

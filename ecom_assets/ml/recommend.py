@@ -155,7 +155,8 @@ def reason_texts(top_items: np.ndarray, anchors: np.ndarray, origins: np.ndarray
                 out[r, c] = None
             elif anchor >= 0 and origin_names[origins[r, c]] != "popularity":
                 verb = "often bought with" if anchor in bought[r] else "because you viewed"
-                out[r, c] = f"{verb} {titles[anchor]}"
+                title = str(titles[anchor])
+                out[r, c] = f"{verb} {title if len(title) <= 80 else title[:79] + '…'}"
             else:
                 out[r, c] = f"popular in {categories[item]}"
     return out

@@ -101,3 +101,74 @@ def read_recbole(folder: str | Path, name: str | None = None) -> SequenceDataset
     users = sorted(by_user)
     return SequenceDataset(name, [by_user[u] for u in users], n_items, item_labels=labels,
                            user_labels=np.array(users), item_text=text)
+
+
+class PublicShop:
+    """A public sequence dataset served through the same methods as the synthetic shop,
+    so the whole asset graph runs on it.
+
+    The formats carry order but no clock, so events get synthetic times inside the
+    window [start, start + n_days): every user's last item on the final day (12:00), the
+    earlier items spread evenly over the days before the second-to-last day. A one-day
+    test window in the temporal split (`test_days=1`) then holds exactly each user's last
+    item: the leave-one-out protocol of the published numbers.
+    """
+
+    def __init__(self, data: SequenceDataset, start: str, n_days: int):
+        if n_days < 3:
+            raise ValueError("a public dataset needs a window of at least 3 days")
+        self.data, self.start, self.n_days = data, np.datetime64(start, "s"), n_days
+        self._events = self._build_events()
+
+    def _build_events(self):
+        import pandas as pd
+
+        rows_user, rows_item, rows_time = [], [], []
+        day = np.timedelta64(86_400, "s")
+        spread = (self.n_days - 2) * 86_400.0
+        last = self.start + (self.n_days - 1) * day + np.timedelta64(12 * 3600, "s")
+        for u, seq in enumerate(self.data.sequences):
+            n = len(seq)
+            offsets = ((np.arange(n - 1) + 0.5) / max(n - 1, 1) * spread).astype("int64")
+            times = np.concatenate([self.start + offsets.astype("timedelta64[s]"), [last]])
+            rows_user.append(np.full(n, u))
+            rows_item.append(seq)
+            rows_time.append(times)
+        users, items = np.concatenate(rows_user), np.concatenate(rows_item)
+        labels_u = self.data.user_labels if self.data.user_labels is not None else np.arange(self.data.n_users)
+        labels_i = self.data.item_labels if self.data.item_labels is not None else np.arange(self.data.n_items)
+        frame = pd.DataFrame({
+            "event_time": np.concatenate(rows_time).astype("datetime64[ns]"),
+            "user_id": np.asarray(labels_u).astype(str)[users],
+            "event_type": "purchase",
+            "item_id": np.asarray(labels_i).astype(str)[items],
+        })
+        frame.insert(0, "event_id", [f"{self.data.name}:{k}" for k in range(len(frame))])
+        return frame
+
+    def events_for_day(self, day):
+        import pandas as pd
+
+        day = pd.Timestamp(day)
+        times = self._events["event_time"]
+        return self._events[(times >= day) & (times < day + pd.Timedelta(days=1))].reset_index(drop=True)
+
+    def products(self):
+        import pandas as pd
+
+        labels = self.data.item_labels if self.data.item_labels is not None else np.arange(self.data.n_items)
+        ids = np.asarray(labels).astype(str)
+        # UniSRec text is "title. category path. brand.": the title is its first sentence.
+        titles = [self.data.item_text.get(i, f"Item {ids[i]}").split(". ")[0][:150] for i in range(self.data.n_items)]
+        return pd.DataFrame({"item_id": ids, "title_en": titles, "description_en": [self.data.item_text.get(i) for i in range(self.data.n_items)]})
+
+    def users(self):
+        import pandas as pd
+
+        labels = self.data.user_labels if self.data.user_labels is not None else np.arange(self.data.n_users)
+        return pd.DataFrame({"user_id": np.asarray(labels).astype(str)})
+
+    def support_tickets(self):
+        import pandas as pd
+
+        return pd.DataFrame(columns=["ticket_id", "user_id", "created_at", "language", "question"])
