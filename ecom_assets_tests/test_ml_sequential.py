@@ -265,3 +265,15 @@ def test_sasrec_stops_at_its_time_budget_and_scores_empty_histories():
     assert len(model.history) < 1000 and model.history[-1]["seconds"] < 30
     scores = model.score(np.array([0, 1]), [np.array([], dtype=np.int64), np.array([3, 4])])
     assert scores.shape == (2, 30) and (scores[0] == 0).all()
+
+
+def test_time_decayed_popularity_prefers_what_is_taken_now():
+    day = np.timedelta64(86_400, "s")
+    t0 = np.datetime64("2026-10-01T00:00:00")
+    # item 0 was popular a month ago, item 1 this week
+    histories = [np.array([0, 1]), np.array([0]), np.array([0]), np.array([1])]
+    times = [np.array([t0, t0 + 30 * day]), np.array([t0]), np.array([t0 + day]), np.array([t0 + 29 * day])]
+    plain = Popularity().fit(histories, 2)
+    decayed = Popularity(half_life_days=7.0).fit(histories, 2, times=times)
+    assert plain.popularity.argmax() == 0 and decayed.popularity.argmax() == 1
+    assert decayed.popularity[1] == pytest.approx(1 + 0.5 ** (1 / 7))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ecom_assets.ml.candidates import Strategy
+from ecom_assets.ml.candidates import Popularity, Strategy
 from ecom_assets.ml.evaluation import metrics_from_ranks, target_ranks
 from ecom_assets.ml.sequences import Split
 
@@ -43,9 +43,13 @@ class Blend(Strategy):
     def uses_user_identity(self) -> bool:
         return any(c.uses_user_identity for c in self.components.values())
 
-    def fit(self, histories, n_items):
+    def fit(self, histories, n_items, times=None):
+        """`times` (aligned with histories) reaches the components that use a clock."""
         for c in self.components.values():
-            c.fit(histories, n_items)
+            if times is not None and isinstance(c, Popularity):
+                c.fit(histories, n_items, times=times)
+            else:
+                c.fit(histories, n_items)
         self.n_items = n_items
         return self
 

@@ -80,17 +80,22 @@ class Strategy:
 
 @dataclass
 class Popularity(Strategy):
-    """Items by how often they were taken. `recent_window` counts only each user's last
-    items: the recency-weighted popularity available when histories carry no clock.
-    `weights`, when given to fit, replaces counts (e.g. time-decayed interaction weight)."""
+    """Items by how often they were taken, time-decayed when the histories' times are
+    given: each event counts 2^(-age / half_life_days), age measured back from the
+    newest event. Without times (sequence datasets), `recent_window` can restrict the
+    count to each user's last items instead."""
 
+    half_life_days: float | None = None
     recent_window: int | None = None
     name: str = "popularity"
 
-    def fit(self, histories, n_items, weights: np.ndarray | None = None):
+    def fit(self, histories, n_items, times: list[np.ndarray] | None = None):
         self.n_items = n_items
-        if weights is not None:
-            self.popularity = np.asarray(weights, dtype=np.float64)
+        if times is not None and self.half_life_days:
+            items = np.concatenate(histories) if histories else np.empty(0, np.int64)
+            t = np.concatenate(times).astype("datetime64[s]").astype(np.float64) if times else np.empty(0)
+            age_days = (t.max() - t) / 86_400.0 if len(t) else t
+            self.popularity = np.bincount(items, weights=0.5 ** (age_days / self.half_life_days), minlength=n_items)
         else:
             m = recent_items_matrix(histories, n_items, self.recent_window, 1.0)
             self.popularity = np.asarray(m.sum(axis=0)).ravel()

@@ -19,7 +19,7 @@ from ecom_assets.ml.metrics import (catalogue_coverage, exposure_gini, hit_rate_
                                     ndcg_at_k, novelty, popularity_bias, recall_at_k)
 from ecom_assets.ml.sasrec import SASRec, SASRecConfig
 from ecom_assets.ml.serving import recommend
-from ecom_assets.ml.temporal import EncodedEvents, histories_before, window_split
+from ecom_assets.ml.temporal import EncodedEvents, histories_with_times, window_split
 
 # Used when the validation window holds no user with a new item (a tiny or new shop).
 DEFAULT_WEIGHTS = {"transitions": 1.0, "item_knn": 0.5, "popularity": 0.1, "als": 0.35, "sasrec": 0.5}
@@ -34,6 +34,7 @@ class RecommenderSettings:
     als_iterations: int = 15
     sasrec_seconds: float = 60.0  # training budget per SASRec fit; 0 leaves SASRec out
     sasrec_epochs: int = 40
+    popularity_half_life_days: float = 7.0
 
 
 def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) -> dict[str, Strategy]:
@@ -41,7 +42,7 @@ def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) ->
     components: dict[str, Strategy] = {
         "transitions": Transitions(window=5, decay=0.3, skip=True),
         "item_knn": ItemKNN(window=5, decay=0.8, neighbours=200),
-        "popularity": Popularity(),
+        "popularity": Popularity(half_life_days=s.popularity_half_life_days),
         "als": MatrixFactorisation("als", factors=s.als_factors, iterations=s.als_iterations, seed=s.seed),
     }
     if s.sasrec_seconds > 0:
@@ -101,7 +102,7 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     valid_start = cutoff - np.timedelta64(int(settings.valid_days * 86_400), "s")
 
     # 1. Blend weights on the validation window (before the test cutoff).
-    hist_valid = histories_before(ev, valid_start)
+    hist_valid, times_valid = histories_with_times(ev, valid_start)
     valid_split, _ = window_split(ev, hist_valid, valid_start, cutoff)
     sasrec_epochs = None
     if len(valid_split.targets):
@@ -110,6 +111,8 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
             if isinstance(c, SASRec):  # early stopping on the validation window
                 c.fit(hist_valid, ev.n_items, validation=valid_split)
                 sasrec_epochs = c.best_epoch
+            elif isinstance(c, Popularity):
+                c.fit(hist_valid, ev.n_items, times=times_valid)
             else:
                 c.fit(hist_valid, ev.n_items)
         weights, trace = tune_weights(comps, valid_split, sample=len(valid_split.targets), seed=settings.seed)
@@ -120,13 +123,12 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
         validation = {"NDCG@10": 0.0, "users": 0}
 
     # 2. Every strategy on the test window, fit on what came before it.
-    hist_test = histories_before(ev, cutoff)
+    hist_test, times_test = histories_with_times(ev, cutoff)
     test_split, relevant = window_split(ev, hist_test, cutoff)
     popularity = np.bincount(np.concatenate([np.unique(h) for h in hist_test] or [np.empty(0, np.int64)]),
                              minlength=ev.n_items)
-    components = {name: c.fit(hist_test, ev.n_items) for name, c in make_components(settings, sasrec_epochs).items()}
-    hybrid = Blend(components, weights)
-    hybrid.n_items = ev.n_items
+    hybrid = Blend(make_components(settings, sasrec_epochs), weights).fit(hist_test, ev.n_items, times=times_test)
+    components = hybrid.components
     strategies = [*components.values(), *(b.fit(hist_test, ev.n_items) for b in baseline_strategies(settings)), hybrid]
     rows = []
     for strategy in strategies:
@@ -139,7 +141,8 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     metrics = pd.DataFrame(rows)
 
     # 3. The serving model: the hybrid refit on everything.
-    model = Blend(make_components(settings, sasrec_epochs), weights).fit(histories_before(ev), ev.n_items)
+    all_histories, all_times = histories_with_times(ev)
+    model = Blend(make_components(settings, sasrec_epochs), weights).fit(all_histories, ev.n_items, times=all_times)
     return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs})
 
 

@@ -37,14 +37,20 @@ def encode_events(events: pd.DataFrame, user_index: pd.Index, item_index: pd.Ind
     return EncodedEvents(u[order], i[order], t[order], len(user_index), len(item_index))
 
 
-def histories_before(ev: EncodedEvents, before: np.datetime64 | None = None) -> list[np.ndarray]:
+def histories_with_times(ev: EncodedEvents, before: np.datetime64 | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per user, the items taken before `before` (immediate repeats collapsed) and when."""
     mask = np.ones(len(ev.users), dtype=bool) if before is None else ev.times < before
-    u, i = ev.users[mask], ev.items[mask]
+    u, i, t = ev.users[mask], ev.items[mask], ev.times[mask]
     new_step = np.ones(len(u), dtype=bool)
     new_step[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
-    u, i = u[new_step], i[new_step]
+    u, i, t = u[new_step], i[new_step], t[new_step]
     bounds = np.searchsorted(u, np.arange(ev.n_users + 1))
-    return [i[bounds[k]:bounds[k + 1]] for k in range(ev.n_users)]
+    return ([i[bounds[k]:bounds[k + 1]] for k in range(ev.n_users)],
+            [t[bounds[k]:bounds[k + 1]] for k in range(ev.n_users)])
+
+
+def histories_before(ev: EncodedEvents, before: np.datetime64 | None = None) -> list[np.ndarray]:
+    return histories_with_times(ev, before)[0]
 
 
 def window_split(ev: EncodedEvents, histories: list[np.ndarray], start: np.datetime64,
