@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecom_assets.ml.blend import Blend, scale_per_user, tune_weights
-from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Transitions, recent_items_matrix
+from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Strategy, Transitions, recent_items_matrix
 from ecom_assets.ml.evaluation import evaluate, metrics_from_ranks, target_ranks
 from ecom_assets.ml.sequences import SequenceDataset, leave_one_out, training_histories
 from ecom_assets.sources.public import PublicDataError, read_recbole, read_s3rec
@@ -277,3 +277,47 @@ def test_time_decayed_popularity_prefers_what_is_taken_now():
     decayed = Popularity(half_life_days=7.0).fit(histories, 2, times=times)
     assert plain.popularity.argmax() == 0 and decayed.popularity.argmax() == 1
     assert decayed.popularity[1] == pytest.approx(1 + 0.5 ** (1 / 7))
+
+
+def test_a_new_candidate_source_plugs_into_the_hybrid_and_the_model_file(tmp_path, monkeypatch):
+    """The interface the text-embedding strategy will use: register, train, save, load."""
+    from dataclasses import dataclass
+
+    import pandas as pd
+
+    from ecom_assets.ml import model_io, recommend
+    from ecom_assets.ml.model_io import load_blend, register_strategy, save_blend
+    from ecom_assets.ml.recommend import ItemGroups, RecommenderSettings, register_candidate_source, train_and_evaluate
+    from ecom_assets.ml.temporal import encode_events
+
+    @dataclass
+    class EchoLastItem(Strategy):
+        boost: float = 1.0
+        name: str = "echo"
+
+        def fit(self, histories, n_items):
+            self.n_items = n_items
+            self.table = np.eye(n_items, dtype=np.float32) * self.boost
+            return self
+
+        def score(self, users, histories):
+            return np.stack([self.table[h[-1]] if len(h) else np.zeros(self.n_items, np.float32) for h in histories])
+
+    monkeypatch.setattr(recommend, "EXTRA_COMPONENTS", {})
+    monkeypatch.setattr(model_io, "STRATEGY_CLASSES", dict(model_io.STRATEGY_CLASSES))
+    monkeypatch.setattr(model_io, "FITTED", dict(model_io.FITTED))
+    register_candidate_source("echo", lambda s: EchoLastItem())
+    register_strategy(EchoLastItem, ("table",))
+
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"i{(s + k) % 20}", pd.Timestamp("2026-10-01") + pd.Timedelta(hours=int(u + 7 * k)))
+            for u, s in enumerate(rng.integers(0, 20, 80)) for k in range(6)]
+    ev = encode_events(pd.DataFrame(rows, columns=["user_id", "item_id", "event_time"]),
+                       pd.Index(sorted({r[0] for r in rows})), pd.Index(sorted({r[1] for r in rows})))
+    groups = ItemGroups(np.zeros(ev.n_items, int), 1, np.zeros(ev.n_items, int), 1)
+    result = train_and_evaluate(ev, np.datetime64("2026-10-02T12:00"), groups,
+                                RecommenderSettings(valid_days=0.5, sasrec_seconds=0))
+    assert "echo" in result.model.components and "echo" in set(result.metrics["strategy"])
+    sha = save_blend(tmp_path / "m.npz", result.model)
+    loaded, _ = load_blend(tmp_path / "m.npz", expected_sha256=sha)
+    assert isinstance(loaded.components["echo"], EchoLastItem)

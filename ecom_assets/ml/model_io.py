@@ -27,6 +27,18 @@ FITTED = {
 }
 
 
+# Strategy classes a model file may contain, by name. Other modules (the text-embedding
+# strategy) add theirs with register_strategy, with the attributes that hold their fit.
+STRATEGY_CLASSES: dict[str, type] = {name: getattr(candidates, name) for name in FITTED if hasattr(candidates, name)}
+
+
+def register_strategy(cls: type, fitted_attributes: tuple[str, ...]) -> None:
+    """Make a new candidate strategy savable: its dataclass fields are its parameters,
+    `fitted_attributes` (arrays or sparse matrices) its learned state."""
+    STRATEGY_CLASSES[cls.__name__] = cls
+    FITTED[cls.__name__] = ("n_items", *[a for a in fitted_attributes if a != "n_items"])
+
+
 def _params(strategy) -> dict:
     if isinstance(strategy, SASRec):
         return {"config": asdict(strategy.config), "name": strategy.name}
@@ -94,7 +106,9 @@ def load_blend(path: Path, expected_sha256: str | None = None) -> tuple[Blend, d
                 comp.load_state_arrays(int(_get(arrays, f"{name}/n_items")),
                                        {k.removeprefix(prefix): arrays[k] for k in arrays.files if k.startswith(prefix)})
             else:
-                comp = getattr(candidates, desc["class"])(**desc["params"])
+                if desc["class"] not in STRATEGY_CLASSES:
+                    raise ValueError(f"{path}: strategy {desc['class']!r} is not registered (model_io.register_strategy)")
+                comp = STRATEGY_CLASSES[desc["class"]](**desc["params"])
                 for attr in FITTED[desc["class"]]:
                     setattr(comp, attr, _get(arrays, f"{name}/{attr}"))
             components[name] = comp
