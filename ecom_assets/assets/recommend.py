@@ -10,6 +10,7 @@
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -57,13 +58,18 @@ class RecommenderConfig(Config):
     sasrec_seconds: float = 60.0
     """Training budget of each SASRec fit (the sequential transformer); 0 leaves it out."""
     sasrec_epochs: int = 40
-    exclude: str = "bought"
-    """Items a user is not offered again: "bought" (default) or "seen" (anything interacted with)."""
 
     def settings(self) -> RecommenderSettings:
         return RecommenderSettings(k=self.k, valid_days=self.valid_days, seed=self.seed,
                                    als_factors=self.als_factors, als_iterations=self.als_iterations,
                                    sasrec_seconds=self.sasrec_seconds, sasrec_epochs=self.sasrec_epochs)
+
+
+class ServingConfig(Config):
+    k: int = 20
+    """Items per user."""
+    exclude: Literal["bought", "seen"] = "bought"
+    """Items a user is not offered again: "bought" (default) or "seen" (anything interacted with)."""
 
 
 def _read_shop(warehouse: WarehouseResource) -> dict:
@@ -169,7 +175,7 @@ def champion_challenger_gate(warehouse: WarehouseResource) -> AssetCheckResult:
        kinds={"duckdb"}, pool=POOL,
        description="Top-K items per user from the registry's champion, with the strategy behind each item and a reason; "
                    "bought items excluded, hidden and out-of-stock items filtered.")
-def recommendations(context: AssetExecutionContext, config: RecommenderConfig, warehouse: WarehouseResource) -> MaterializeResult:
+def recommendations(context: AssetExecutionContext, config: ServingConfig, warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.connect(read_only=True) as con:
         champ = champion(con, MODEL_NAME)
     if champ is None:
