@@ -18,16 +18,17 @@ import json
 import math
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import TreePeakRSS  # noqa: E402
 
 SIZES = {
     "1e5": dict(n_users=10_000, n_items=2_000, n_days=10, events_per_day=10_000, support_tickets=2_000),
@@ -41,50 +42,6 @@ MODELS = [
     ("marts", "user_features"), ("marts", "item_features"), ("marts", "interactions"), ("marts", "split_cutoff"),
     ("marts", "train_interactions"), ("marts", "test_interactions"),
 ]
-
-
-class TreePeakRSS:
-    """Peak resident memory of a process and all its descendants, sampled from /proc."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        self.pid, self.interval, self.peak = pid, interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def _children(pid: int) -> list[int]:
-        out = []
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                out += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-        return out
-
-    def _tree_rss(self) -> int:
-        total, stack = 0, [self.pid]
-        while stack:
-            pid = stack.pop()
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-                total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
-            except (OSError, AttributeError):
-                continue
-            stack += self._children(pid)
-        return total
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree_rss())
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def _bare_duckdb_reference(warehouse: Path) -> dict:

@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ["ECOM_PSEUDONYM_KEY"] = "test-pseudonym-key"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models load from local paths only
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Public data samples live beside the project (../shared/data), never inside it.

