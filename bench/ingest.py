@@ -99,7 +99,8 @@ def run_one(size: str) -> dict:
     )
     with TreePeakRSS(os.getpid()) as mem:
         t0 = time.perf_counter()
-        report = run_pipeline(resources, log=lambda line: print(line, file=sys.stderr))
+        report = run_pipeline(resources, log=lambda line: print(line, file=sys.stderr),
+                              stages=("snapshots", "events", "inbox", "features"))
         wall = time.perf_counter() - t0
     events_meta = report["events"]["metadata"]["raw/events"]
     in_asset = {k.removeprefix("seconds_"): round(v, 3) for k, v in events_meta.items() if k.startswith("seconds_")}

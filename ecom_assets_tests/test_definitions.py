@@ -66,3 +66,12 @@ def test_dagster_cli_validates_the_code_location():
     proc = subprocess.run([str(dagster), "definitions", "validate", "-m", "ecom_assets.definitions"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_loading_the_code_location_does_not_load_torch():
+    """Every `dagster dev` start and daemon tick loads definitions: keep heavy ML imports
+    (torch, transformers) inside the assets that use them."""
+    code = "import sys, ecom_assets.definitions; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -16,7 +16,6 @@ import scipy.sparse as sp
 
 from ecom_assets.ml import candidates
 from ecom_assets.ml.blend import Blend
-from ecom_assets.ml.sasrec import SASRec, SASRecConfig
 
 FITTED = {
     "Popularity": ("n_items", "popularity"),
@@ -39,8 +38,12 @@ def register_strategy(cls: type, fitted_attributes: tuple[str, ...]) -> None:
     FITTED[cls.__name__] = ("n_items", *[a for a in fitted_attributes if a != "n_items"])
 
 
+def _is_sasrec(strategy) -> bool:
+    return type(strategy).__name__ == "SASRec"  # no torch import for models without it
+
+
 def _params(strategy) -> dict:
-    if isinstance(strategy, SASRec):
+    if _is_sasrec(strategy):
         return {"config": asdict(strategy.config), "name": strategy.name}
     return {f.name: getattr(strategy, f.name) for f in fields(strategy)} if is_dataclass(strategy) else {}
 
@@ -81,7 +84,7 @@ def save_blend(path: Path, blend: Blend, extras: dict[str, np.ndarray] | None = 
         spec["components"][name] = {"class": kind, "params": _params(comp)}
         for attr in FITTED[kind]:
             _put(arrays, f"{name}/{attr}", getattr(comp, attr, None))
-        if isinstance(comp, SASRec):
+        if _is_sasrec(comp):
             for key, value in comp.state_arrays().items():
                 arrays[f"{name}/weights/{key}"] = value
     for key, value in (extras or {}).items():
@@ -101,6 +104,8 @@ def load_blend(path: Path, expected_sha256: str | None = None) -> tuple[Blend, d
         components = {}
         for name, desc in spec["components"].items():
             if desc["class"] == "SASRec":
+                from ecom_assets.ml.sasrec import SASRec, SASRecConfig
+
                 comp = SASRec(SASRecConfig(**desc["params"]["config"]), name=desc["params"]["name"])
                 prefix = f"{name}/weights/"
                 comp.load_state_arrays(int(_get(arrays, f"{name}/n_items")),

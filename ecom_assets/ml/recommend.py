@@ -18,7 +18,6 @@ from ecom_assets.ml.blend import Blend, tune_weights
 from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Strategy, Transitions
 from ecom_assets.ml.metrics import (catalogue_coverage, exposure_gini, hit_rate_at_k, intra_list_diversity, map_at_k,
                                     ndcg_at_k, novelty, popularity_bias, recall_at_k)
-from ecom_assets.ml.sasrec import SASRec, SASRecConfig
 from ecom_assets.ml.serving import recommend
 from ecom_assets.ml.temporal import EncodedEvents, histories_with_times, window_split
 
@@ -57,6 +56,8 @@ def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) ->
         "als": MatrixFactorisation("als", factors=s.als_factors, iterations=s.als_iterations, seed=s.seed),
     }
     if s.sasrec_seconds > 0:
+        from ecom_assets.ml.sasrec import SASRec, SASRecConfig  # torch loads only when SASRec is used
+
         components["sasrec"] = SASRec(SASRecConfig(epochs=sasrec_epochs or s.sasrec_epochs, max_seconds=s.sasrec_seconds,
                                                    eval_every=1, patience=3, seed=s.seed))
     components.update({name: factory(s) for name, factory in EXTRA_COMPONENTS.items()})
@@ -123,7 +124,7 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     if len(valid_split.targets):
         comps = make_components(settings)
         for name, c in comps.items():
-            if isinstance(c, SASRec):  # early stopping on the validation window
+            if getattr(c, "supports_early_stopping", False):  # SASRec: stop on the validation window
                 c.fit(hist_valid, ev.n_items, validation=valid_split)
                 sasrec_epochs = c.best_epoch
             elif isinstance(c, Popularity):

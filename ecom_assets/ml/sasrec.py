@@ -86,6 +86,7 @@ def _left_pad(histories: list[np.ndarray], length: int) -> np.ndarray:
 class SASRec(Strategy):
     config: SASRecConfig = field(default_factory=SASRecConfig)
     name: str = "sasrec"
+    supports_early_stopping = True  # fit(..., validation=split)
 
     def _device(self) -> torch.device:
         if self.config.device == "auto":
