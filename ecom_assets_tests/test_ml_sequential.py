@@ -321,3 +321,21 @@ def test_a_new_candidate_source_plugs_into_the_hybrid_and_the_model_file(tmp_pat
     sha = save_blend(tmp_path / "m.npz", result.model)
     loaded, _ = load_blend(tmp_path / "m.npz", expected_sha256=sha)
     assert isinstance(loaded.components["echo"], EchoLastItem)
+
+
+def test_text_similarity_recommends_items_that_read_alike_even_without_interactions(tmp_path):
+    from ecom_assets.ml.model_io import load_blend, save_blend
+    from ecom_assets.ml.text_strategy import EmbeddingSimilarity
+
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.95, 0.05]], dtype=np.float32)  # item 4 never taken
+    hist = [np.array([0, 2]), np.array([2, 3]), np.array([1])]
+    text = EmbeddingSimilarity(window=1).with_embeddings(emb).fit(hist, 5)
+    scores = text.score(np.array([0]), [np.array([0])])[0]
+    assert set(np.argsort(-scores)[:3].tolist()) == {0, 4, 1}, "the cold-start item 4 reads like item 0"
+    with pytest.raises(ValueError, match="one embedding per item"):
+        EmbeddingSimilarity().fit(hist, 5)
+    blend = Blend({"text": text}, {"text": 1.0})
+    blend.n_items = 5
+    sha = save_blend(tmp_path / "m.npz", blend)
+    loaded, _ = load_blend(tmp_path / "m.npz", expected_sha256=sha)
+    np.testing.assert_allclose(loaded.score(np.array([0]), [np.array([0])]), blend.score(np.array([0]), [np.array([0])]), rtol=1e-6)
