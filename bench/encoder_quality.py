@@ -23,9 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from common import write_result  # noqa: E402
 from ecom_assets.ml.blend import Blend, tune_weights  # noqa: E402
 from ecom_assets.ml.candidates import ItemKNN, Popularity, Transitions  # noqa: E402
 from ecom_assets.ml.evaluation import evaluate  # noqa: E402
@@ -84,9 +86,7 @@ def main() -> int:
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
     }
     print(json.dumps(out, indent=2))
-    path = ROOT / "bench" / "results" / f"encoder_quality_{a.path.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    write_result(f"encoder_quality_{a.path.name}", out)
     return 0
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from common import TreePeakRSS  # noqa: E402
+from common import TreePeakRSS, write_result  # noqa: E402
 
 BACKENDS = ("torch", "onnx_fp32", "onnx_int8")
 
@@ -112,9 +112,7 @@ def main() -> int:
                      "int8": round((work / "model.int8.onnx").stat().st_size / 1e6, 1)},
     }
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / "encoder_speed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("encoder_speed", result)
     return 0
 
 

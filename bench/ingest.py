@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import TreePeakRSS  # noqa: E402
+from common import TreePeakRSS, write_result  # noqa: E402
 
 SIZES = {
     "1e5": dict(n_users=10_000, n_items=2_000, n_days=10, events_per_day=10_000, support_tickets=2_000),
@@ -151,14 +150,13 @@ def main() -> int:
         "runs": runs,
         "scaling_exponent": exponents,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    saved = write_result("ingest", result)
     print(f"{'size':>5} {'events':>10} {'wall s':>8} {'peak GB':>8} {'bare s':>7} {'ratio':>6}  stages")
     for r in runs:
         print(f"{r['size']:>5} {r['events']:>10,} {r['wall_seconds']:>8.1f} {r['peak_rss_gb']:>8.2f} "
               f"{r['bare_duckdb_reference']['total_seconds']:>7.2f} {r['ratio_to_bare_duckdb']:>6.1f}  {r['stage_seconds']}")
     print(f"scaling exponent: {exponents}")
-    print(f"saved {RESULTS / 'ingest.json'}")
+    print(f"saved {saved}")
     return 0
 
 

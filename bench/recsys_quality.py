@@ -28,7 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from common import write_result  # noqa: E402
 from ecom_assets.ml.blend import Blend, tune_weights  # noqa: E402
 from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Transitions  # noqa: E402
 from ecom_assets.ml.evaluation import evaluate, metrics_from_ranks, ranks_for  # noqa: E402
@@ -209,9 +211,7 @@ def main() -> int:
         print("  measured here earlier, NDCG@10:", ", ".join(f"{k} {v}" for k, v in refs["measured_here_ndcg10"].items()))
     print(f"  best: {result['best_strategy']} ({result['best_vs_transitions_baseline']:+.1%} NDCG@10 vs first-order "
           f"transitions); total {result['total_seconds']} s, peak RSS {result['peak_rss_gb']} GB")
-    out = ROOT / "bench" / "results" / f"recsys_quality_{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_result(f"recsys_quality_{name}", result)
     print(f"  saved {out}")
     return 0
 

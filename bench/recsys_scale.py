@@ -24,7 +24,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from common import write_result  # noqa: E402
 from ecom_assets.ml.blend import Blend  # noqa: E402
 from ecom_assets.ml.candidates import ItemKNN, Transitions  # noqa: E402
 from ecom_assets.ml.serving import recommend  # noqa: E402
@@ -84,9 +86,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
     }
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / "recsys_scale.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("recsys_scale", result)
     return 0
 
 

@@ -31,7 +31,7 @@ from dagster import (
 
 from ecom_assets.assets.metadata import preview
 from ecom_assets.ml.model_io import load_blend, save_blend
-from ecom_assets.ml.recommend import ItemGroups, RecommenderSettings, reason_texts, train_and_evaluate
+from ecom_assets.ml.recommend import ItemGroups, RecommenderSettings, explanation_links, reason_texts, train_and_evaluate
 from ecom_assets.ml.registry import champion, history, register_and_gate
 from ecom_assets.ml.serving import recommend
 from ecom_assets.ml.temporal import encode_events, histories_before
@@ -191,10 +191,8 @@ def recommendations(context: AssetExecutionContext, config: ServingConfig, wareh
     exclude = [np.fromiter(b, dtype=np.int64) for b in bought] if config.exclude == "bought" else histories
     catalogue = shop["items"].set_index("item_id").reindex(items)
     blocked = (~catalogue["is_active"].fillna(True).astype(bool) | (catalogue["stock_qty"].fillna(1) <= 0)).to_numpy()
-    explainer = (model.components["item_knn"].similarity + model.components["transitions"].transitions
-                 / max(model.components["transitions"].transitions.max(), 1.0)).tocsr()
     top = recommend(model, np.arange(len(users)), histories, config.k, exclude=exclude, blocked=blocked,
-                    explainer=explainer)
+                    explainer=explanation_links(model))
     reasons = reason_texts(top.items, top.anchors, top.origins, top.origin_names, bought,
                            catalogue["title_en"].fillna(pd.Series(items, index=items)).to_numpy(),
                            catalogue["category_l2"].fillna("the shop").to_numpy())

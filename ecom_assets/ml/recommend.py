@@ -162,6 +162,23 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs})
 
 
+def explanation_links(model: Blend):
+    """Item x item link strength used to anchor reasons: co-interaction similarity plus
+    transitions scaled to [0, 1], from whichever of the two the model has."""
+    parts = []
+    if "item_knn" in model.components:
+        parts.append(model.components["item_knn"].similarity)
+    if "transitions" in model.components:
+        t = model.components["transitions"].transitions
+        parts.append(t / max(t.max(), 1.0))
+    if not parts:
+        return None
+    links = parts[0]
+    for extra in parts[1:]:
+        links = links + extra
+    return links.tocsr()
+
+
 def reason_texts(top_items: np.ndarray, anchors: np.ndarray, origins: np.ndarray, origin_names: list[str],
                  bought: list[set], titles: np.ndarray, categories: np.ndarray) -> np.ndarray:
     """One sentence per recommended slot: 'often bought with X' when the anchor was bought,
