@@ -1,13 +1,18 @@
-"""Two reference recommenders: popularity and item-item collaborative filtering.
+"""Two reference recommenders over the marts' weighted interactions: popularity and
+item-item collaborative filtering.
 
-Both fit on a sparse user x item weight matrix (scipy CSR) built from the training
-interactions only, and return top-K item indices with already-seen items excluded.
+Unlike the sequence strategies in `candidates.py`, these fit on a sparse user x item
+matrix of event-type weighted, time-decayed interaction strength (marts.train_interactions),
+which is what shows the demo shop's signal is learnable on tiny data.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+from ecom_assets.ml.candidates import keep_top_k_per_row
+from ecom_assets.ml.serving import top_k_indices
 
 
 def interaction_matrix(user_idx: np.ndarray, item_idx: np.ndarray, weight: np.ndarray,
@@ -23,10 +28,7 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, rows
         seen = exclude[rows] if rows is not None else exclude
         r, c = seen.nonzero()
         scores[r, c] = -np.inf
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    return top_k_indices(scores, k)
 
 
 class PopularityRecommender:
@@ -60,26 +62,11 @@ class ItemKNNRecommender:
         sim = (xn.T @ xn).tocsr()
         sim.setdiag(0.0)
         sim.eliminate_zeros()
-        self.similarity = self._prune(sim, self.neighbours)
+        self.similarity = keep_top_k_per_row(sim, self.neighbours)
         self.log_matrix = x.tocsr()
         pop = np.asarray(matrix.sum(axis=0)).ravel()
         self.tie_break = 1e-6 * pop / max(pop.max(), 1e-12)
         return self
-
-    @staticmethod
-    def _prune(sim: sp.csr_matrix, keep: int) -> sp.csr_matrix:
-        """Keep the `keep` strongest neighbours of each item."""
-        rows, cols, vals = [], [], []
-        for i in range(sim.shape[0]):
-            start, end = sim.indptr[i], sim.indptr[i + 1]
-            if end - start > keep:
-                idx = np.argpartition(-sim.data[start:end], keep - 1)[:keep] + start
-            else:
-                idx = np.arange(start, end)
-            rows.append(np.full(len(idx), i))
-            cols.append(sim.indices[idx])
-            vals.append(sim.data[idx])
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=sim.shape)
 
     def recommend(self, users: np.ndarray, k: int, exclude_seen: bool = True) -> np.ndarray:
         scores = (self.log_matrix[users] @ self.similarity).toarray() + self.tie_break

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 import duckdb
 import pandas as pd
 
+from ecom_assets.warehouse import table_exists
+
 REGISTRY_TABLE = "ml.model_registry"
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} (
@@ -54,14 +56,9 @@ def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_DDL)
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_schema = 'ml' AND table_name = 'model_registry'").fetchone()[0])
-
-
 def champion(con: duckdb.DuckDBPyConnection, name: str) -> dict | None:
     """The serving version of `name`, or None. Reads only (works on a read-only connection)."""
-    if not _exists(con):
+    if not table_exists(con, REGISTRY_TABLE):
         return None
     row = con.execute(f"SELECT * FROM {REGISTRY_TABLE} WHERE name = ? AND status = 'champion'", [name]).df()
     if row.empty:
@@ -99,7 +96,7 @@ def register_and_gate(con: duckdb.DuckDBPyConnection, name: str, version: str, p
 
 
 def history(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
-    if not _exists(con):
+    if not table_exists(con, REGISTRY_TABLE):
         return pd.DataFrame(columns=["name", "version", "created_at", "params", "metrics", "artifact_path",
                                      "sha256", "status", "decision"])
     return con.execute(f"SELECT * FROM {REGISTRY_TABLE} WHERE name = ? ORDER BY created_at", [name]).df()
