@@ -13,9 +13,9 @@ import time
 import warnings
 from typing import Callable
 
-from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
-DEMO_STAGES = ("snapshots", "events", "inbox", "features", "recommend")
+DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend")
 
 
 def prepare() -> None:
@@ -24,24 +24,22 @@ def prepare() -> None:
     print(f"dbt manifest ready: {prepare_manifest()}")
 
 
-def _stage_selections(partitions: list[str]) -> list[tuple[str, AssetSelection, dict]]:
+def _stages(partitions: list[str]) -> list[tuple[str, list, dict]]:
+    """(stage name, the asset definitions it materialises, run tags), in order."""
     from ecom_assets.assets.features import dbt_features
-    from ecom_assets.assets.ingest import inbox
+    from ecom_assets.assets.ingest import inbox, raw_events, raw_products, raw_support_tickets, raw_users
     from ecom_assets.assets.recommend import recommendations, recommender
+    from ecom_assets.assets.text import text_assets
 
     range_tags = {"dagster/asset_partition_range_start": partitions[0], "dagster/asset_partition_range_end": partitions[-1]}
     return [
-        ("snapshots", AssetSelection.assets(AssetKey(["raw", "products"]), AssetKey(["raw", "users"]),
-                                          AssetKey(["raw", "support_tickets"])), {}),
-        ("events", AssetSelection.assets(AssetKey(["raw", "events"])), range_tags),
-        ("inbox", AssetSelection.assets(inbox), {}),
-        ("features", AssetSelection.assets(dbt_features), {}),
-        ("recommend", AssetSelection.assets(recommender, recommendations), {}),
+        ("snapshots", [raw_products, raw_users, raw_support_tickets], {}),
+        ("events", [raw_events], range_tags),
+        ("inbox", [inbox], {}),
+        ("features", [dbt_features], {}),
+        ("text", list(text_assets), {}),
+        ("recommend", [recommender, recommendations], {}),
     ]
-
-
-def _stage_ops(stage: str) -> set[str]:
-    return {"features": {"dbt_features"}, "recommend": {"recommender", "recommendations"}}.get(stage, set())
 
 
 def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None = None,
@@ -59,15 +57,15 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
     resources = resources or build_resources()
     partitions = resources["source"].demo_partitions
     report = {}
-    for name, selection, tags in _stage_selections(partitions):
+    for name, assets, tags in _stages(partitions):
         if name not in stages:
             continue
         t0 = time.perf_counter()
-        result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources,
+        ops = {a.op.name for a in assets}
+        result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(*assets), resources=resources,
                              instance=instance, tags=tags,
                              run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
-                                         "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items()
-                                                 if op in _stage_ops(name)}})
+                                         "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}})
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
         if failed:
             raise RuntimeError(f"stage {name}: checks failed: {[f'{e.asset_key.to_user_string()}:{e.check_name}' for e in failed]}")

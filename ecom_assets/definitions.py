@@ -11,9 +11,10 @@ from ecom_assets.assets.features import dbt_features
 from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
+from ecom_assets.assets.text import text_assets, text_checks
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
-OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "recommend": ["team:recsys"]}
+OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"]}
 
 
 def _with_policy(spec: AssetSpec) -> AssetSpec:
@@ -33,8 +34,8 @@ def build_resources(**overrides) -> dict:
     return resources
 
 
-ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *recommend_assets]))
-ALL_CHECKS = [*ingest_checks, *recommend_checks]
+ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *text_assets, *recommend_assets]))
+ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks]
 
 defs = Definitions(
     assets=ALL_ASSETS,

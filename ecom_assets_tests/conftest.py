@@ -57,8 +57,25 @@ def built(tmp_path_factory):
     (root / "inbox" / "events").mkdir(parents=True)
     shutil.copy(FIXTURES / "uci_online_retail_small.csv", root / "inbox" / "events" / "uci.csv")
     res = make_resources(root)
-    run_pipeline(res, log=lambda _: None)
+    run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8}})
     return res
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A 2-layer, 32-d BERT with the real tokenizer: every code path, a fraction of the cost."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from ecom_assets.ml.text_encoder import default_base_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_bert")
+    tokenizer = AutoTokenizer.from_pretrained(default_base_model())
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
 
 
 def query(resources, sql: str, params=None):

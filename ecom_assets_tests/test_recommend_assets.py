@@ -19,9 +19,9 @@ def test_every_user_gets_a_ranked_list_with_reasons(built):
     assert (per_user["n"] == 20).all() and (per_user["top"] == 20).all()
     recs = query(built, "SELECT * FROM serving.recommendations")
     assert recs["reason"].notna().all()
-    assert recs["reason"].str.match(r"^(because you viewed|often bought with|popular in) .+").all()
-    assert set(recs["strategy"]) <= {"transitions", "item_knn", "popularity", "als", "sasrec"}
-    champion = query(built, "SELECT version FROM ml.model_registry WHERE status = 'champion'")["version"]
+    assert recs["reason"].str.match(r"^(because you viewed|often bought with|similar to|popular in) .+").all()
+    assert set(recs["strategy"]) <= {"transitions", "item_knn", "popularity", "als", "sasrec", "text"}
+    champion = query(built, "SELECT version FROM ml.model_registry WHERE status = 'champion' AND name = 'recommender'")["version"]
     assert recs["model_version"].unique().tolist() == champion.tolist()
 
 
@@ -37,7 +37,7 @@ def test_bought_and_unavailable_items_are_never_offered(built):
 
 def test_metrics_cover_every_strategy_and_the_hybrid_beats_popularity(built):
     m = query(built, "SELECT * FROM ml.recommendation_metrics").set_index("strategy")
-    assert set(m.index) == {"popularity", "item_knn", "transitions", "als", "sasrec", "bpr", "hybrid"}
+    assert set(m.index) == {"popularity", "item_knn", "transitions", "als", "sasrec", "text", "bpr", "hybrid"}
     for col in ("hr_10", "recall_10", "ndcg_10", "map_10", "ndcg_20", "coverage", "diversity", "novelty",
                 "popularity_bias", "category_gini", "brand_gini"):
         assert m[col].notna().all(), col
@@ -49,7 +49,7 @@ def test_the_model_card_and_artefact_match_the_registry(built):
     from ecom_assets.ml.model_io import sha256_file
     from pathlib import Path
 
-    row = query(built, "SELECT artifact_path, sha256 FROM ml.model_registry WHERE status = 'champion'").iloc[0]
+    row = query(built, "SELECT artifact_path, sha256 FROM ml.model_registry WHERE status = 'champion' AND name = 'recommender'").iloc[0]
     path = Path(row["artifact_path"])
     assert sha256_file(path) == row["sha256"]
     card = json.loads((path.parent / "card.json").read_text())
@@ -64,7 +64,7 @@ def test_the_gate_keeps_a_worse_challenger_out_and_the_champion_keeps_serving(bu
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     champ_version, artifact = con.execute(
-        "SELECT version, artifact_path FROM ml.model_registry WHERE status = 'champion'").fetchone()
+        "SELECT version, artifact_path FROM ml.model_registry WHERE status = 'champion' AND name = 'recommender'").fetchone()
     # Point the copied champion at the copied artefact, and make it look much better than anything we can train.
     con.execute("UPDATE ml.model_registry SET metrics = ?, artifact_path = ? WHERE version = ?",
                 [json.dumps({"NDCG@10": 0.99}), str(tmp_path / "models" / "recommender" / champ_version / "model.npz"),
@@ -77,7 +77,7 @@ def test_the_gate_keeps_a_worse_challenger_out_and_the_champion_keeps_serving(bu
     assert not gate.passed and gate.metadata["champion"].value == 0.99
     materialized = {m.asset_key for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())}
     assert AssetKey(["serving", "recommendations"]) not in materialized, "a blocked gate does not refresh serving"
-    statuses = query(res, "SELECT status FROM ml.model_registry ORDER BY created_at")["status"].tolist()
+    statuses = query(res, "SELECT status FROM ml.model_registry WHERE name = 'recommender' ORDER BY created_at")["status"].tolist()
     assert statuses[-1] == "rejected" and "champion" in statuses
     served = query(res, "SELECT DISTINCT model_version FROM serving.recommendations")["model_version"].tolist()
     assert served == [champ_version]
@@ -113,7 +113,8 @@ def test_the_whole_graph_runs_on_a_public_dataset(tmp_path):
     (tmp_path / "seqs.txt").write_text("\n".join(lines) + "\n")
     res = make_resources(tmp_path, kind="s3rec", dataset_path=str(tmp_path / "seqs.txt"), n_days=12)
     run_pipeline(res, log=lambda _: None, op_config={"dbt_features": {"test_days": 1},
-                                                     "recommender": {"sasrec_seconds": 5.0}})
+                                                     "recommender": {"sasrec_seconds": 5.0},
+                                                     "ml__product_text_encoder": {"epochs": 3}})
     assert query(res, "SELECT count(*) AS n FROM marts.test_interactions")["n"][0] == 60
     m = query(res, "SELECT strategy, ndcg_10 FROM ml.recommendation_metrics").set_index("strategy")["ndcg_10"]
     assert m["hybrid"] > m["popularity"]

@@ -13,22 +13,6 @@ TEXTS = ["Nexvi Lightweight Canvas Sneakers - White", "Belton Classic Green Tea 
          "耐维轻量帆布鞋 白色", "贝顿经典绿茶 1千克", "a much longer description of a product that goes on " * 3]
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """A 2-layer, 32-d BERT with the real tokenizer: every code path, a fraction of the cost."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    import torch
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny_bert")
-    tokenizer = AutoTokenizer.from_pretrained(default_base_model())
-    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def test_embeddings_are_unit_length_and_padding_does_not_change_them(tiny_checkpoint):
     enc = TorchEncoder.load(str(tiny_checkpoint))
     together = enc.encode(TEXTS, batch_size=8)

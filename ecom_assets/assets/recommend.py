@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
@@ -29,10 +28,12 @@ from dagster import (
     multi_asset,
 )
 
-from ecom_assets.assets.metadata import preview
+from ecom_assets.assets.gates import gate_check
+from ecom_assets.assets.metadata import preview, version_stamp
+from ecom_assets.assets.text import read_item_embeddings
 from ecom_assets.ml.model_io import load_blend, save_blend
 from ecom_assets.ml.recommend import ItemGroups, RecommenderSettings, explanation_links, reason_texts, train_and_evaluate
-from ecom_assets.ml.registry import champion, history, register_and_gate
+from ecom_assets.ml.registry import champion, register_and_gate
 from ecom_assets.ml.serving import recommend
 from ecom_assets.ml.temporal import encode_events, histories_before
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
@@ -43,6 +44,7 @@ MODEL_NAME = "recommender"
 GATE_METRIC = "NDCG@10"
 FEATURE_DEPS = [AssetKey(["staging", "stg_events"]), AssetKey(["marts", "split_cutoff"]),
                 AssetKey(["marts", "user_features"]), AssetKey(["marts", "item_features"])]
+TRAIN_DEPS = [*FEATURE_DEPS, AssetKey(["ml", "item_embeddings"])]
 
 
 class RecommenderConfig(Config):
@@ -58,11 +60,14 @@ class RecommenderConfig(Config):
     sasrec_seconds: float = 60.0
     """Training budget of each SASRec fit (the sequential transformer); 0 leaves it out."""
     sasrec_epochs: int = 40
+    use_text: bool = True
+    """Blend in text similarity from ml.item_embeddings (when that table exists)."""
 
-    def settings(self) -> RecommenderSettings:
+    def settings(self, item_embeddings: np.ndarray | None = None) -> RecommenderSettings:
         return RecommenderSettings(k=self.k, valid_days=self.valid_days, seed=self.seed,
                                    als_factors=self.als_factors, als_iterations=self.als_iterations,
-                                   sasrec_seconds=self.sasrec_seconds, sasrec_epochs=self.sasrec_epochs)
+                                   sasrec_seconds=self.sasrec_seconds, sasrec_epochs=self.sasrec_epochs,
+                                   item_embeddings=item_embeddings if self.use_text else None)
 
 
 class ServingConfig(Config):
@@ -72,9 +77,9 @@ class ServingConfig(Config):
     """Items a user is not offered again: "bought" (default) or "seen" (anything interacted with)."""
 
 
-def _read_shop(warehouse: WarehouseResource) -> dict:
+def _read_shop(warehouse: WarehouseResource, with_embeddings: bool = False) -> dict:
     with warehouse.connect(read_only=True) as con:
-        return {
+        shop = {
             "events": con.execute(
                 "SELECT user_id, item_id, event_time, event_type FROM staging.stg_events "
                 "WHERE event_type NOT IN ('refund', 'remove_from_cart')").df(),
@@ -84,6 +89,9 @@ def _read_shop(warehouse: WarehouseResource) -> dict:
                 "SELECT item_id, title_en, category_l2, brand, is_active, stock_qty "
                 "FROM marts.item_features ORDER BY item_id").df(),
         }
+        if with_embeddings:
+            shop["embeddings"] = read_item_embeddings(con, pd.Index(shop["items"]["item_id"]))
+    return shop
 
 
 def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) -> str:
@@ -94,10 +102,11 @@ def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) 
 
 @multi_asset(
     specs=[
-        AssetSpec(["ml", "recommender"], deps=FEATURE_DEPS, group_name=GROUP, kinds={"python", "numpy"},
-                  description="Hybrid recommender (transitions, item-KNN, popularity, ALS, SASRec) with blend weights tuned "
+        AssetSpec(["ml", "recommender"], deps=TRAIN_DEPS, group_name=GROUP, kinds={"python", "numpy"},
+                  description="Hybrid recommender (transitions, item-KNN, popularity, ALS, SASRec, product-text similarity) "
+                              "with blend weights tuned "
                               "on validation; saved as arrays with a model card, registered and gated."),
-        AssetSpec(["ml", "recommendation_metrics"], deps=FEATURE_DEPS, group_name=GROUP, kinds={"duckdb"},
+        AssetSpec(["ml", "recommendation_metrics"], deps=TRAIN_DEPS, group_name=GROUP, kinds={"duckdb"},
                   description="Every strategy on the temporal test window: HR, Recall, NDCG, MAP at 10 and 20, "
                               "coverage, diversity, novelty, popularity bias, exposure Gini by brand and category."),
     ],
@@ -106,21 +115,24 @@ def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) 
 )
 def recommender(context: AssetExecutionContext, config: RecommenderConfig, warehouse: WarehouseResource,
                 model_store: ModelStoreResource):
-    shop = _read_shop(warehouse)
+    shop = _read_shop(warehouse, with_embeddings=True)
     users, items = pd.Index(shop["users"]), pd.Index(shop["items"]["item_id"])
     events = encode_events(shop["events"], users, items)
+    embeddings, encoder_version = shop["embeddings"] or (None, None)
+    if embeddings is None and config.use_text:
+        context.log.warning("ml.item_embeddings not found: training without the text strategy")
     category, categories = pd.factorize(shop["items"]["category_l2"].fillna("Unknown"))
     brand, brands = pd.factorize(shop["items"]["brand"].fillna("Unknown"))
     result = train_and_evaluate(events, np.datetime64(shop["cutoff"]), ItemGroups(category, len(categories), brand, len(brands)),
-                                config.settings())
+                                config.settings(embeddings))
 
     created = datetime.now(timezone.utc)
-    version = f"{created:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
+    version = version_stamp(created, context.run_id)
     folder = model_store.version_dir(MODEL_NAME, version)
     sha = save_blend(folder / "model.npz", result.model,
                      extras={"item_ids": items.to_numpy(dtype=str), "user_ids": users.to_numpy(dtype=str)})
     hybrid = result.metrics.set_index("strategy").loc["hybrid"].to_dict()
-    params = {**config.model_dump(), "weights": result.weights}
+    params = {**config.model_dump(), "weights": result.weights, "text_encoder_version": encoder_version}
     metrics = {GATE_METRIC: result.validation["NDCG@10"], "validation_users": result.validation["users"],
                "test_ndcg_10": hybrid.get("ndcg_10"), "test_recall_10": hybrid.get("recall_10")}
     card = {"name": MODEL_NAME, "version": version, "created_at": created.isoformat(), "params": params,
@@ -154,21 +166,7 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
     )
 
 
-@asset_check(asset=AssetKey(["ml", "recommender"]), name="champion_challenger_gate", blocking=True,
-             description="The newest version serves only if its validation NDCG@10 is not worse than the champion's "
-                         "beyond the tolerance; a rejected challenger stops serving from refreshing.")
-def champion_challenger_gate(warehouse: WarehouseResource) -> AssetCheckResult:
-    with warehouse.connect(read_only=True) as con:
-        latest = history(con, MODEL_NAME).iloc[-1]
-    decision = json.loads(latest["decision"])
-    return AssetCheckResult(
-        passed=latest["status"] == "champion",
-        severity=AssetCheckSeverity.ERROR,
-        description=decision["reason"],
-        metadata={"version": latest["version"], "status": latest["status"], "challenger": decision["challenger"],
-                  "champion": decision["champion"] if decision["champion"] is not None else "none",
-                  "champion_version": decision["champion_version"] or "none", "tolerance": decision["tolerance"]},
-    )
+champion_challenger_gate = gate_check(MODEL_NAME, AssetKey(["ml", "recommender"]), f"validation {GATE_METRIC}")
 
 
 @asset(key=["serving", "recommendations"], deps=[AssetKey(["ml", "recommender"]), *FEATURE_DEPS], group_name=GROUP,
@@ -214,7 +212,7 @@ def recommendations(context: AssetExecutionContext, config: ServingConfig, wareh
         con.register("_recs", frame)
         con.execute("CREATE OR REPLACE TABLE serving.recommendations AS SELECT * FROM _recs")
         con.execute("COMMIT")
-    kinds = frame["reason"].str.extract(r"^(often bought with|because you viewed|popular in)")[0].value_counts()
+    kinds = frame["reason"].str.extract(r"^(often bought with|because you viewed|similar to|popular in)")[0].value_counts()
     return MaterializeResult(metadata={
         "dagster/row_count": len(frame), "users": int(frame["user_id"].nunique()), "model_version": champ["version"],
         "strategy_mix": MetadataValue.json(frame["strategy"].value_counts().to_dict()),

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ecom_assets.ml.blend import Blend, tune_weights
 from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Strategy, Transitions
@@ -22,7 +23,7 @@ from ecom_assets.ml.serving import recommend
 from ecom_assets.ml.temporal import EncodedEvents, histories_with_times, window_split
 
 # Used when the validation window holds no user with a new item (a tiny or new shop).
-DEFAULT_WEIGHTS = {"transitions": 1.0, "item_knn": 0.5, "popularity": 0.1, "als": 0.35, "sasrec": 0.5}
+DEFAULT_WEIGHTS = {"transitions": 1.0, "item_knn": 0.5, "popularity": 0.1, "als": 0.35, "sasrec": 0.5, "text": 0.5}
 
 
 @dataclass
@@ -35,6 +36,9 @@ class RecommenderSettings:
     sasrec_seconds: float = 60.0  # training budget per SASRec fit; 0 leaves SASRec out
     sasrec_epochs: int = 40
     popularity_half_life_days: float = 7.0
+    # One product text embedding per item (rows aligned with the item index): adds the
+    # text-similarity strategy, which also reaches items nobody has interacted with yet.
+    item_embeddings: np.ndarray | None = field(default=None, repr=False)
 
 
 # Candidate sources beyond the built-in ones (e.g. text-embedding similarity): name ->
@@ -60,6 +64,10 @@ def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) ->
 
         components["sasrec"] = SASRec(SASRecConfig(epochs=sasrec_epochs or s.sasrec_epochs, max_seconds=s.sasrec_seconds,
                                                    eval_every=1, patience=3, seed=s.seed))
+    if s.item_embeddings is not None:
+        from ecom_assets.ml.text_strategy import EmbeddingSimilarity
+
+        components["text"] = EmbeddingSimilarity().with_embeddings(s.item_embeddings)
     components.update({name: factory(s) for name, factory in EXTRA_COMPONENTS.items()})
     return components
 
@@ -162,10 +170,19 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs})
 
 
-def explanation_links(model: Blend):
-    """Item x item link strength used to anchor reasons: co-interaction similarity plus
-    transitions scaled to [0, 1], from whichever of the two the model has."""
+def explanation_links(model: Blend, text_neighbours: int = 20):
+    """Item x item link strength used to anchor reasons: co-interaction similarity,
+    transitions scaled to [0, 1] and each item's nearest text neighbours, from whichever
+    of them the model has."""
     parts = []
+    if "text" in model.components:
+        from ecom_assets.ml.ann import NeighbourIndex
+
+        e = model.components["text"].item_embeddings
+        scores, ids = NeighbourIndex().build(e).search(e, min(text_neighbours, len(e) - 1), exclude_self=True)
+        rows = np.repeat(np.arange(len(e)), ids.shape[1])
+        ok = (ids.ravel() >= 0) & (scores.ravel() > 0)
+        parts.append(sp.csr_matrix((scores.ravel()[ok], (rows[ok], ids.ravel()[ok])), shape=(len(e), len(e))))
     if "item_knn" in model.components:
         parts.append(model.components["item_knn"].similarity)
     if "transitions" in model.components:
@@ -181,8 +198,9 @@ def explanation_links(model: Blend):
 
 def reason_texts(top_items: np.ndarray, anchors: np.ndarray, origins: np.ndarray, origin_names: list[str],
                  bought: list[set], titles: np.ndarray, categories: np.ndarray) -> np.ndarray:
-    """One sentence per recommended slot: 'often bought with X' when the anchor was bought,
-    'because you viewed X' when it was viewed, else 'popular in <category>'."""
+    """One sentence per recommended slot: 'similar to X' when text similarity put it there,
+    'often bought with X' when the anchor was bought, 'because you viewed X' when it was
+    viewed, else 'popular in <category>'."""
     out = np.empty(top_items.shape, dtype=object)
     for r in range(top_items.shape[0]):
         for c in range(top_items.shape[1]):
@@ -190,7 +208,10 @@ def reason_texts(top_items: np.ndarray, anchors: np.ndarray, origins: np.ndarray
             if item < 0:
                 out[r, c] = None
             elif anchor >= 0 and origin_names[origins[r, c]] != "popularity":
-                verb = "often bought with" if anchor in bought[r] else "because you viewed"
+                if origin_names[origins[r, c]] == "text":
+                    verb = "similar to"
+                else:
+                    verb = "often bought with" if anchor in bought[r] else "because you viewed"
                 title = str(titles[anchor])
                 out[r, c] = f"{verb} {title if len(title) <= 80 else title[:79] + '…'}"
             else:

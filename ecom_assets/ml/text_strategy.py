@@ -34,10 +34,17 @@ class EmbeddingSimilarity(Strategy):
         return self
 
     def score(self, users, histories):
-        recent = recent_items_matrix(histories, self.n_items, self.window, self.decay)  # (B, n_items)
-        profile = np.asarray(recent @ self.item_embeddings)  # (B, d)
-        profile /= np.linalg.norm(profile, axis=1, keepdims=True).clip(min=1e-12)
+        profile = user_profiles(histories, self.item_embeddings, self.window, self.decay)  # (B, d)
         return (profile @ self.item_embeddings.T).astype(np.float32)  # (B, n_items)
+
+
+def user_profiles(histories: list[np.ndarray], item_embeddings: np.ndarray, window: int = 10,
+                  decay: float = 0.8) -> np.ndarray:
+    """(B, d) unit-length recency-weighted means of each user's last `window` items'
+    embeddings; zeros for a user with no history."""
+    recent = recent_items_matrix(histories, len(item_embeddings), window, decay)  # (B, n_items)
+    profile = np.asarray(recent @ item_embeddings, dtype=np.float32)
+    return profile / np.linalg.norm(profile, axis=1, keepdims=True).clip(min=1e-12)
 
 
 register_strategy(EmbeddingSimilarity, ("item_embeddings",))

@@ -1,0 +1,102 @@
+"""Nearest-neighbour search over unit-length embeddings (inner product = cosine).
+
+Small catalogues get exact search (one matrix product per query batch, no index to
+build, always right). From `exact_below` items on, a faiss IVF index (inverted lists over
+k-means cells, Jégou et al., 2011) scans only the `nprobe` cells nearest each query;
+`recall_against_exact` measures what that costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class NeighbourIndex:
+    exact_below: int = 50_000
+    nprobe: int = 128  # recall@10 vs exact 0.96 at 100k, 0.92 at 1M items (bench/nn_index.py)
+    cells: int | None = None  # default ~4 sqrt(n)
+    train_sample: int = 100_000
+    seed: int = 0
+
+    def build(self, embeddings: np.ndarray) -> "NeighbourIndex":
+        self.vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        n, d = self.vectors.shape
+        self.kind = "exact" if n < self.exact_below else "faiss-ivf"
+        if self.kind == "faiss-ivf":
+            import faiss  # imported only for large catalogues
+
+            cells = self.cells or int(4 * np.sqrt(n))
+            quantiser = faiss.IndexFlatIP(d)
+            index = faiss.IndexIVFFlat(quantiser, d, cells, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(self.seed)
+            sample = self.vectors[rng.choice(n, min(n, max(self.train_sample, 40 * cells)), replace=False)]
+            index.cp.seed = self.seed
+            index.train(sample)
+            index.add(self.vectors)
+            index.nprobe = self.nprobe
+            self.index = index
+        return self
+
+    def search(self, queries: np.ndarray, k: int = 10, exclude_self: bool = False,
+               chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (Q, k), best first; ids -1 where fewer than k exist.
+        exclude_self: the queries are the indexed rows in order, and a row is not its own neighbour."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        want = k + 1 if exclude_self else k
+        if self.kind == "exact":
+            scores, ids = _exact_top_k(self.vectors, q, want, chunk)
+        else:
+            scores, ids = self.index.search(q, want)
+        if exclude_self:
+            rows = np.arange(len(q))[:, None]
+            is_self = ids == rows
+            keep = np.where(is_self.any(axis=1, keepdims=True), ~is_self, np.arange(want) < k)
+            scores = scores[keep].reshape(len(q), k)
+            ids = ids[keep].reshape(len(q), k)
+        return scores, ids
+
+
+def _exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(vectors)
+    kk = min(k, n)
+    scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    ids = np.full((len(queries), k), -1, dtype=np.int64)
+    for start in range(0, len(queries), chunk):
+        sims = queries[start:start + chunk] @ vectors.T  # (c, n)
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (len(sims), 1))
+        top_scores = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        ids[start:start + len(sims), :kk] = np.take_along_axis(top, order, axis=1)
+        scores[start:start + len(sims), :kk] = np.take_along_axis(top_scores, order, axis=1)
+    return scores, ids
+
+
+def recall_against_exact(approximate_ids: np.ndarray, exact_ids: np.ndarray) -> float:
+    """Mean share of the exact top-k that the approximate search also returned."""
+    hits = [len(set(a[a >= 0]) & set(e[e >= 0])) / max((e >= 0).sum(), 1) for a, e in zip(approximate_ids, exact_ids)]
+    return float(np.mean(hits)) if hits else 1.0
+
+
+def similar_item_lists(embeddings: np.ndarray, k: int = 10, blocked: np.ndarray | None = None,
+                       index: NeighbourIndex | None = None) -> tuple[np.ndarray, np.ndarray, NeighbourIndex]:
+    """Per item, its k nearest other items among those not blocked: (scores, ids, index);
+    ids -1 where fewer exist. Only allowed items are indexed; every item is a query (a
+    cold-start or hidden item still gets look-alikes)."""
+    n = len(embeddings)
+    blocked = np.zeros(n, dtype=bool) if blocked is None else np.asarray(blocked, dtype=bool)
+    allowed = np.flatnonzero(~blocked)
+    index = (index or NeighbourIndex()).build(embeddings[allowed])
+    scores_out = np.full((n, k), -np.inf, dtype=np.float32)
+    ids_out = np.full((n, k), -1, dtype=np.int64)
+    if len(allowed) == 0:
+        return scores_out, ids_out, index
+    scores, local = index.search(embeddings, k + 1)
+    ids = np.where(local >= 0, allowed[np.clip(local, 0, None)], -1)
+    keep = (ids != np.arange(n)[:, None]) & (ids >= 0)
+    for r in range(n):  # drop the item itself, keep the first k others
+        s, i = scores[r][keep[r]][:k], ids[r][keep[r]][:k]
+        scores_out[r, :len(s)], ids_out[r, :len(i)] = s, i
+    return scores_out, ids_out, index
