@@ -82,3 +82,19 @@ def test_the_default_english_model_reports_how_little_of_a_chinese_catalogue_it_
     english = ["Nexvi Lightweight Canvas Sneakers - White", "Belton Classic Green Tea - 1 kg"]
     assert encoder.unknown_token_share(english) == 0.0
     assert encoder.unknown_token_share(chinese) > 0.5
+
+
+def test_full_fine_tuning_trains_every_layer_end_to_end(tiny_checkpoint):
+    """The GPU recipe's code path, on the tiny model and CPU: the transformer's own
+    weights change, not only the head."""
+    import torch
+
+    texts, train, valid = _grouped_shop(n_users=260)
+    encoder = TorchEncoder.load(str(tiny_checkpoint))
+    before = {k: v.clone() for k, v in encoder.encoder.transformer.state_dict().items()}
+    result = finetune(encoder, texts, train, valid, FinetuneConfig(mode="full", epochs=2, learning_rate=1e-3, batch_size=64,
+                                                                     extra_negatives=8, keep_best=False),
+                      log=lambda _: None)
+    after = encoder.encoder.transformer.state_dict()
+    assert result.steps > 0 and result.examples > 0
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
