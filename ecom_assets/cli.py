@@ -15,7 +15,7 @@ from typing import Callable
 
 from dagster import AssetSelection, DagsterInstance, materialize
 
-DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend")
+DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy")
 
 
 def prepare() -> None:
@@ -26,6 +26,7 @@ def prepare() -> None:
 
 def _stages(partitions: list[str]) -> list[tuple[str, list, dict]]:
     """(stage name, the asset definitions it materialises, run tags), in order."""
+    from ecom_assets.assets.copy import copy_assets
     from ecom_assets.assets.features import dbt_features
     from ecom_assets.assets.ingest import inbox, raw_events, raw_products, raw_support_tickets, raw_users
     from ecom_assets.assets.recommend import recommendations, recommender
@@ -39,6 +40,7 @@ def _stages(partitions: list[str]) -> list[tuple[str, list, dict]]:
         ("features", [dbt_features], {}),
         ("text", list(text_assets), {}),
         ("recommend", [recommender, recommendations], {}),
+        ("copy", list(copy_assets), {}),
     ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dagster import AssetSpec, Definitions, map_asset_specs
 
+from ecom_assets.assets.copy import copy_assets, copy_checks
 from ecom_assets.assets.features import dbt_features
 from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks
@@ -14,7 +15,8 @@ from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.text import text_assets, text_checks
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
-OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"]}
+OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"],
+          "copy": ["team:marketing-ml"]}
 
 
 def _with_policy(spec: AssetSpec) -> AssetSpec:
@@ -34,8 +36,8 @@ def build_resources(**overrides) -> dict:
     return resources
 
 
-ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *text_assets, *recommend_assets]))
-ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks]
+ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *copy_assets]))
+ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks]
 
 defs = Definitions(
     assets=ALL_ASSETS,

@@ -57,7 +57,9 @@ def built(tmp_path_factory):
     (root / "inbox" / "events").mkdir(parents=True)
     shutil.copy(FIXTURES / "uci_online_retail_small.csv", root / "inbox" / "events" / "uci.csv")
     res = make_resources(root)
-    run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8}})
+    run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8},
+                                                     "ml__ad_copy_generator": {"steps": 300},
+                                                     "serving__ad_copy": {"variants": 2}})
     return res
 
 

@@ -114,7 +114,8 @@ def test_the_whole_graph_runs_on_a_public_dataset(tmp_path):
     res = make_resources(tmp_path, kind="s3rec", dataset_path=str(tmp_path / "seqs.txt"), n_days=12)
     run_pipeline(res, log=lambda _: None, op_config={"dbt_features": {"test_days": 1},
                                                      "recommender": {"sasrec_seconds": 5.0},
-                                                     "ml__product_text_encoder": {"epochs": 3}})
+                                                     "ml__product_text_encoder": {"epochs": 3}},
+                 stages=("snapshots", "events", "inbox", "features", "text", "recommend"))
     assert query(res, "SELECT count(*) AS n FROM marts.test_interactions")["n"][0] == 60
     m = query(res, "SELECT strategy, ndcg_10 FROM ml.recommendation_metrics").set_index("strategy")["ndcg_10"]
     assert m["hybrid"] > m["popularity"]

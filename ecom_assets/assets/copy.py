@@ -1,0 +1,368 @@
+"""Copy group: personalised ad copy from a GPT-2 trained on the shop's own corpus.
+
+    ml/copy_corpus                 prompt (language, segment, its interests, category, brand,
+                                   sale) + copy with fact slots; held-out products
+    ml/ad_copy_generator           GPT-2 (trained from a config with a byte-level BPE
+                                   tokenizer, or fine-tuned from a given checkpoint);
+                                   HF checkpoint + model card, registered and gated
+    ml/ad_copy_generator_onnx      decoder with past key values; blocking check: greedy
+                                   ONNX output is token-for-token torch's
+    serving/ad_copy                variants per product x segment x language, slots filled
+                                   from the catalogue, reviewed (facts, claims, length,
+                                   personal data), scored; rejected rows kept with reasons;
+                                   blocking check: every published row passes the fact check
+"""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from pydantic import Field as PydanticField
+
+from ecom_assets.assets.gates import gate_check
+from ecom_assets.assets.metadata import preview, version_stamp
+from ecom_assets.resources import ModelStoreResource, WarehouseResource
+
+GROUP = "copy"
+POOL = "warehouse"
+MODEL_NAME = "ad_copy_generator"
+GATE_METRIC = "inverse_perplexity"
+CORPUS_KEY = AssetKey(["ml", "copy_corpus"])
+GENERATOR_KEY = AssetKey(["ml", "ad_copy_generator"])
+ONNX_KEY = AssetKey(["ml", "ad_copy_generator_onnx"])
+AD_COPY_KEY = AssetKey(["serving", "ad_copy"])
+SHOP_DEPS = [AssetKey(["marts", "item_features"]), AssetKey(["marts", "user_features"]), AssetKey(["staging", "stg_events"])]
+PROBE_PROMPTS = 12
+
+
+class CorpusConfig(Config):
+    per_product: int = 2
+    """Corpus lines per product and language."""
+    held_out_share: float = 0.1
+    seed: int = 0
+
+
+class GeneratorTrainConfig(Config):
+    base_checkpoint: str = ""
+    """A local GPT-2-family checkpoint folder or hub id to fine-tune (e.g. distilgpt2 where a hub is
+    reachable); empty = train a small GPT-2 from scratch with a tokenizer trained on the corpus."""
+    n_layer: int = 2
+    n_embd: int = 128
+    n_head: int = 4
+    vocab_size: int = 2000
+    steps: int = 600
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    max_seconds: float = 240.0
+    gate_tolerance: float = 0.05
+    seed: int = 0
+    device: str = "auto"
+
+
+class TemplateConfig(Config):
+    template_id: str
+    language: Literal["en", "zh"]
+    text: str
+    """Slots: {product_name} {brand} {category} {price} {original_price} {discount_percentage} {currency};
+    {copy} marks where the generated text goes (else it comes first)."""
+    channel: Literal["push", "banner", "feed"] = "feed"
+
+
+class AdCopyConfig(Config):
+    languages: list[str] = ["en", "zh"]
+    variants: int = 3
+    """Candidates per product, segment and language."""
+    max_products: int = 0
+    """0 = the whole catalogue."""
+    max_new_tokens: int = 40
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.95
+    repetition_penalty: float = 1.2
+    batch_size: int = 256
+    seed: int = 0
+    templates: list[TemplateConfig] = PydanticField(default_factory=list)
+    """Marketer templates; empty = the built-in ones (plain, and a discount line for products on sale)."""
+
+
+def _products(warehouse: WarehouseResource) -> pd.DataFrame:
+    with warehouse.connect(read_only=True) as con:
+        return con.execute("""
+            SELECT i.item_id, i.title_en, i.title_zh, i.category_l1, i.category_l2, i.brand, i.price, i.discount_pct,
+                   i.effective_price, p.currency, i.is_active
+            FROM marts.item_features i LEFT JOIN staging.stg_products p USING (item_id)
+            WHERE i.title_en IS NOT NULL OR i.title_zh IS NOT NULL
+            ORDER BY i.item_id""").df()
+
+
+def _segment_interests(warehouse: WarehouseResource, top: int = 2) -> dict[str, list[str]]:
+    """Each segment's most-bought top-level categories (one 'all' segment without segments)."""
+    with warehouse.connect(read_only=True) as con:
+        counts = con.execute("""
+            SELECT coalesce(u.segment, 'all') AS segment, i.category_l1 AS category, count(*) AS n
+            FROM staging.stg_events e JOIN marts.user_features u USING (user_id) JOIN marts.item_features i USING (item_id)
+            WHERE e.event_type = 'purchase' AND i.category_l1 IS NOT NULL
+            GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""").df()
+    if counts.empty:
+        return {"all": []}
+    return {s: g["category"].head(top).tolist() for s, g in counts.groupby("segment")}
+
+
+@asset(key=CORPUS_KEY, deps=SHOP_DEPS, group_name=GROUP, kinds={"duckdb"}, pool=POOL,
+       description="ml.copy_corpus: prompt (language, segment + its interests, category, brand, sale) and copy written "
+                   "from hand-written families per language, fact slots kept as slots; 10% of products held out.")
+def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse: WarehouseResource) -> MaterializeResult:
+    from ecom_assets.ml.copywriting import CorpusSettings, build_corpus
+
+    products = _products(warehouse)
+    if products.empty:
+        raise Failure("no product titles in marts.item_features: the copy corpus needs a catalogue")
+    interests = _segment_interests(warehouse)
+    corpus = build_corpus(products, interests, CorpusSettings(config.per_product, config.held_out_share, config.seed))
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ml")
+        con.execute("BEGIN TRANSACTION")
+        con.register("_corpus", corpus)
+        con.execute("CREATE OR REPLACE TABLE ml.copy_corpus AS SELECT * FROM _corpus")
+        con.execute("COMMIT")
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(corpus), "held_out_rows": int((corpus["split"] == "held_out").sum()),
+        "segments": MetadataValue.json(interests),
+        "by_language": MetadataValue.json(corpus["language"].value_counts().to_dict()),
+        "preview": preview(corpus[["language", "segment", "copy"]].sample(min(8, len(corpus)), random_state=0), rows=8)})
+
+
+@asset(key=GENERATOR_KEY, deps=[CORPUS_KEY], group_name=GROUP, kinds={"pytorch", "huggingface"}, pool=POOL,
+       description="GPT-2 copy generator trained on ml.copy_corpus (byte-level BPE tokenizer trained on the corpus, or a "
+                   "given checkpoint fine-tuned); HF checkpoint + model card with held-out perplexity; registered and gated.")
+def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConfig, warehouse: WarehouseResource,
+                      model_store: ModelStoreResource) -> MaterializeResult:
+    from ecom_assets.ml.generator import GeneratorConfig, train_generator
+    from ecom_assets.ml.registry import register_and_gate
+    from ecom_assets.ml.model_io import sha256_file
+
+    with warehouse.connect(read_only=True) as con:
+        corpus = con.execute("SELECT prompt, copy, split FROM ml.copy_corpus").df()
+    train, held = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "held_out"]
+    settings = GeneratorConfig(n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head,
+                               vocab_size=config.vocab_size, steps=config.steps, batch_size=config.batch_size,
+                               learning_rate=config.learning_rate, max_seconds=config.max_seconds,
+                               eval_every=max(config.steps // 4, 1), seed=config.seed, device=config.device)
+    result = train_generator((train["prompt"].tolist(), train["copy"].tolist()), (held["prompt"].tolist(), held["copy"].tolist()),
+                             settings, config.base_checkpoint or None, log=context.log.info)
+    created = datetime.now(timezone.utc)
+    version = version_stamp(created, context.run_id)
+    folder = model_store.version_dir(MODEL_NAME, version)
+    result.model.save_pretrained(folder)
+    result.tokenizer.save_pretrained(folder)
+    sha = sha256_file(folder / "model.safetensors")
+    params = {**config.model_dump(), "parameters": int(sum(p.numel() for p in result.model.parameters()))}
+    metrics = {GATE_METRIC: 1.0 / result.held_out_perplexity, "held_out_perplexity": result.held_out_perplexity,
+               "train_perplexity": result.train_perplexity}
+    card = {"name": MODEL_NAME, "version": version, "created_at": created.isoformat(),
+            "base_checkpoint": config.base_checkpoint or "none (trained from scratch)", "params": params, "metrics": metrics,
+            "data": {"train_lines": len(train), "held_out_lines": len(held), "languages": sorted(corpus["prompt"].str.extract(
+                r"lang=(\w+)")[0].dropna().unique().tolist())},
+            "training": {"device": result.device, "steps": result.steps, "seconds": round(result.seconds, 1),
+                         "tokens_per_second": round(result.tokens_per_second), "history": result.history},
+            "sha256": sha}
+    (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
+    with warehouse.connect() as con:
+        decision = register_and_gate(con, MODEL_NAME, version, params, metrics, str(folder), sha, GATE_METRIC,
+                                     config.gate_tolerance)
+    context.log.info(f"{version}: {'promoted' if decision.promote else 'REJECTED'} ({decision.reason})")
+    return MaterializeResult(metadata={
+        "version": version, "path": MetadataValue.path(str(folder)), "sha256": sha, "promoted": decision.promote,
+        "gate": decision.reason, "held_out_perplexity": round(result.held_out_perplexity, 3),
+        "train_perplexity": round(result.train_perplexity, 3), "parameters": params["parameters"], "steps": result.steps,
+        "train_seconds": round(result.seconds, 1), "device": result.device,
+        "model_card": MetadataValue.json(card)})
+
+
+def _champion(warehouse: WarehouseResource) -> tuple[dict, Path]:
+    from ecom_assets.ml.registry import champion
+
+    with warehouse.connect(read_only=True) as con:
+        champ = champion(con, MODEL_NAME)
+    if champ is None:
+        raise Failure(f"no champion {MODEL_NAME} in ml.model_registry: materialise ml/ad_copy_generator first")
+    return champ, Path(champ["artifact_path"])
+
+
+@asset(key=ONNX_KEY, deps=[GENERATOR_KEY], group_name=GROUP, kinds={"onnx"}, pool=POOL,
+       check_specs=[AssetCheckSpec("greedy_matches_torch", asset=ONNX_KEY, blocking=True,
+                                   description="Greedy decoding on onnxruntime (with the KV cache) produces exactly "
+                                               "torch's tokens on held-out probe prompts.")],
+       description="The champion generator as one ONNX decoder graph with past key values (dynamic batch, sequence and "
+                   "past axes).")
+def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ecom_assets.ml.generator import OnnxDecoder, Sampling, export_decoder, torch_generate
+
+    champ, folder = _champion(warehouse)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    path = export_decoder(model, folder / "onnx" / "decoder.onnx")
+    with warehouse.connect(read_only=True) as con:
+        probes = con.execute(f"SELECT DISTINCT prompt FROM ml.copy_corpus WHERE split = 'held_out' "
+                             f"ORDER BY prompt LIMIT {PROBE_PROMPTS}").df()["prompt"].tolist()
+    decoder = OnnxDecoder.for_model(path, tokenizer, model.config)
+    reference = torch_generate(model, tokenizer, probes, max_new_tokens=32)
+    onnx_tokens = [decoder.generate([p], Sampling(max_new_tokens=32))[0] for p in probes]
+    identical = [a == b for a, b in zip(reference, onnx_tokens)]
+    parity = {"version": champ["version"], "probes": len(probes), "identical": int(sum(identical)),
+              "passed": bool(all(identical))}
+    (path.parent / "parity.json").write_text(json.dumps(parity, indent=2))
+    return MaterializeResult(
+        metadata={"version": champ["version"], "path": MetadataValue.path(str(path)),
+                  "onnx_mb": round(path.stat().st_size / 1e6, 2), "probe_prompts": len(probes),
+                  "identical_sequences": int(sum(identical)),
+                  "sample": MetadataValue.md("\n".join(f"- `{tokenizer.decode(t)}`" for t in onnx_tokens[:4]))},
+        check_results=[AssetCheckResult(check_name="greedy_matches_torch", passed=parity["passed"],
+                                        severity=AssetCheckSeverity.ERROR,
+                                        metadata={"identical": parity["identical"], "probes": len(probes)})])
+
+
+@asset(key=AD_COPY_KEY, deps=[ONNX_KEY, *SHOP_DEPS], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
+       description="serving.ad_copy: variants per product, segment and language from the champion generator on "
+                   "onnxruntime, slots filled from the catalogue, reviewed and scored; rejected candidates kept with "
+                   "their reasons (passed = false) and never published.")
+def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: WarehouseResource) -> MaterializeResult:
+    from transformers import AutoConfig, AutoTokenizer
+
+    from ecom_assets.ml.copy_review import CHANNELS, distinct_n
+    from ecom_assets.ml.copywriting import DEFAULT_TEMPLATES, validate_templates
+    from ecom_assets.ml.generator import OnnxDecoder, Sampling
+
+    champ, folder = _champion(warehouse)
+    parity_file = folder / "onnx" / "parity.json"
+    if not (parity_file.exists() and json.loads(parity_file.read_text()).get("passed")):
+        raise Failure(f"generator {champ['version']} has no ONNX decoder that passed the parity check: "
+                      "materialise ml/ad_copy_generator_onnx")
+    templates = [t.model_dump() for t in config.templates] or DEFAULT_TEMPLATES
+    validate_templates(templates)
+    products = _products(warehouse)
+    products = products[products["is_active"].fillna(True)]
+    if config.max_products:
+        products = products.head(config.max_products)
+    interests = _segment_interests(warehouse)
+    decoder = OnnxDecoder.for_model(folder / "onnx" / "decoder.onnx", AutoTokenizer.from_pretrained(folder),
+                                    AutoConfig.from_pretrained(folder))
+    sampling = Sampling(max_new_tokens=config.max_new_tokens, greedy=False, temperature=config.temperature,
+                        top_k=config.top_k, top_p=config.top_p, repetition_penalty=config.repetition_penalty,
+                        seed=config.seed)
+    table = write_copy(products, interests, templates, config.languages, config.variants, decoder, sampling,
+                       config.batch_size, log=context.log.info)
+    table = table.assign(generator_version=champ["version"], generated_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS serving")
+        con.execute("BEGIN TRANSACTION")
+        con.register("_copy", table)
+        con.execute("CREATE OR REPLACE TABLE serving.ad_copy AS SELECT * FROM _copy")
+        con.execute("COMMIT")
+    published = table[table["passed"]]
+    reasons = table.loc[~table["passed"], "reasons"].explode().dropna().str.extract(r"^(\w+):")[0].value_counts()
+    lengths = published["text"].str.len()
+    with warehouse.connect(read_only=True) as con:
+        ppl = json.loads(con.execute("SELECT metrics FROM ml.model_registry WHERE name = ? AND version = ?",
+                                     [MODEL_NAME, champ["version"]]).fetchone()[0])["held_out_perplexity"]
+    samples = published.sort_values("score", ascending=False).groupby("language").head(3)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(table), "published": len(published),
+        "rejection_rate": round(1 - len(published) / max(len(table), 1), 4),
+        "rejections_by_reason": MetadataValue.json({k: int(v) for k, v in reasons.items()}),
+        "held_out_perplexity": round(ppl, 3),
+        "distinct_2": MetadataValue.json({lang: round(distinct_n(g["text"].tolist(), 2, lang), 4)
+                                          for lang, g in published.groupby("language")}),
+        "length_chars": MetadataValue.json({str(q): float(lengths.quantile(q)) for q in (0.1, 0.5, 0.9)} if len(lengths) else {}),
+        "published_by_language": MetadataValue.json(published["language"].value_counts().to_dict()),
+        "samples": preview(samples[["language", "segment", "text", "score"]], rows=6, max_chars=120),
+        "channels": MetadataValue.json({k: list(v) for k, v in CHANNELS.items()}),
+    })
+
+
+def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], templates: list[dict], languages: list[str],
+               variants: int, decoder, sampling, batch_size: int, log=print) -> pd.DataFrame:
+    """Generate, fill, review and score every candidate; one row per candidate."""
+    from ecom_assets.ml.copy_review import CHANNELS, review
+    from ecom_assets.ml.copywriting import TemplateError, apply_template, fill, product_facts, prompt, score, slots_of
+    from ecom_assets.ml.generator import Sampling
+
+    jobs = []
+    for row in products.to_dict("records"):
+        on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
+        for language in languages:
+            for segment, seg_interests in interests.items():
+                p = prompt(language, segment, seg_interests, row.get("category_l2") or "", row.get("brand") or "", on_sale)
+                jobs += [(row, language, segment, seg_interests, v, p) for v in range(variants)]
+    texts: list[str] = []
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start:start + batch_size]
+        ids = decoder.generate([j[5] for j in chunk],
+                               Sampling(**{**sampling.__dict__, "seed": sampling.seed + start}))
+        texts += [decoder.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
+        if (start // batch_size) % 20 == 0:
+            log(f"generated {min(start + batch_size, len(jobs)):,} / {len(jobs):,} candidates")
+    rows = []
+    for (row, language, segment, seg_interests, variant, _), generated in zip(jobs, texts):
+        facts = product_facts(row, language)
+        options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
+                                                                              "channel": "feed", "language": language}]
+        # Templates whose slots this product can fill (a discount line only for products on sale);
+        # when none can, the first one's error is the candidate's reason.
+        usable = [t for t in options if all(facts.get(s) for s in slots_of(t["text"]) if s != "copy")] or options[:1]
+        template = usable[variant % len(usable)]
+        try:
+            text = apply_template(template, fill(generated, facts, "generated", row["item_id"]), facts, row["item_id"])
+            verdict = review(text, facts, language, template.get("channel", "feed"))
+            text, passed, reasons = verdict.text, verdict.passed, verdict.reasons
+        except TemplateError as exc:
+            text, passed, reasons = generated, False, [f"template: {exc}"]
+        rows.append({"item_id": row["item_id"], "segment": segment, "variant": variant, "language": language,
+                     "text": text, "template_id": template["template_id"], "passed": passed, "reasons": reasons,
+                     "score": score(text, language, seg_interests, CHANNELS[template.get("channel", "feed")]) if passed else 0.0})
+    return pd.DataFrame(rows)
+
+
+@asset_check(asset=AD_COPY_KEY, name="published_copy_passes_fact_check", blocking=True,
+             description="Every published row (passed = true) states only this product's current price, discount and "
+                         "title numbers, and no banned claim: a 100% pass rate.")
+def published_copy_passes_fact_check(warehouse: WarehouseResource) -> AssetCheckResult:
+    from ecom_assets.ml.copy_review import banned_claims, fact_check
+    from ecom_assets.ml.copywriting import product_facts
+
+    with warehouse.connect(read_only=True) as con:
+        published = con.execute("SELECT item_id, language, text FROM serving.ad_copy WHERE passed").df()
+    products = _products(warehouse).set_index("item_id")
+    failures = []
+    for item, language, text in published.itertuples(index=False):
+        facts = product_facts({"item_id": item, **products.loc[item].to_dict()}, language) if item in products.index else {}
+        problems = fact_check(text, facts) + banned_claims(text, language) if facts else ["product no longer in catalogue"]
+        if problems:
+            failures.append({"item_id": item, "text": text, "problems": "; ".join(problems)})
+    rate = 1 - len(failures) / max(len(published), 1)
+    return AssetCheckResult(passed=not failures, severity=AssetCheckSeverity.ERROR,
+                            metadata={"published": len(published), "pass_rate": rate, "failures": len(failures),
+                                      "examples": preview(pd.DataFrame(failures), rows=5) if failures else "none"})
+
+
+generator_gate = gate_check(MODEL_NAME, GENERATOR_KEY, "held-out inverse perplexity")
+copy_assets = [copy_corpus, ad_copy_generator, ad_copy_generator_onnx, ad_copy]
+copy_checks = [generator_gate, published_copy_passes_fact_check]
