@@ -114,8 +114,39 @@ def test_sampling_is_seeded_and_its_knobs_take_effect(tiny_generator, tmp_path):
     assert decoder.generate(probes, hot) == decoder.generate(probes, hot)
     logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]]))
     rng = np.random.default_rng(0)
-    top1 = {int(_next_tokens(logits, [[]], Sampling(greedy=False, top_k=1), rng)[0]) for _ in range(20)}
-    nucleus = {int(_next_tokens(logits, [[]], Sampling(greedy=False, top_p=0.7), rng)[0]) for _ in range(200)}
-    assert top1 == {0} and nucleus == {0, 1}
-    penalised = _next_tokens(logits, [[0]], Sampling(repetition_penalty=10.0), rng)
+    none_seen, first_seen = np.zeros((1, 4), dtype=bool), np.array([[True, False, False, False]])
+    top1 = {int(_next_tokens(logits, none_seen, Sampling(greedy=False, top_k=1), rng)[0]) for _ in range(20)}
+    nucleus = [int(_next_tokens(logits, none_seen, Sampling(greedy=False, top_p=0.7), rng)[0]) for _ in range(400)]
+    assert top1 == {0} and set(nucleus) == {0, 1}
+    assert abs(nucleus.count(0) / 400 - 0.5 / 0.8) < 0.08, "renormalised over the nucleus"
+    penalised = _next_tokens(logits, first_seen, Sampling(repetition_penalty=10.0), rng)
     assert penalised[0] == 1, "a heavy repetition penalty moves greedy off the token already written"
+
+
+def test_a_real_catalogue_with_list_and_discounted_prices_checks_copy_against_its_facts():
+    """Flipkart's export (../shared/data): the discount is derived from list and discounted
+    prices; copy stating the real discount (or it rounded down) and prices passes, an
+    overstated discount or an invented price fails."""
+    from ecom_assets.sources.mappings import FLIPKART_PRODUCTS, detect_mapping
+    from ecom_assets_tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "flipkart-products" / "flipkart_products_sample.csv"
+    if not path.exists():
+        pytest.skip("shared Flipkart sample not present")
+    frame = pd.read_csv(path, dtype=str, nrows=2000)
+    assert detect_mapping("products", frame.columns) is FLIPKART_PRODUCTS
+    products = FLIPKART_PRODUCTS.transform(frame, np.arange(len(frame)))
+    products = products[products["price"].notna() & (products["discount_pct"].astype(float) >= 1)].astype(
+        {"price": float, "discount_pct": float})
+    products["effective_price"] = (products["price"] * (1 - products["discount_pct"] / 100)).round(2)
+    checked = 0
+    for row in products.head(300).to_dict("records"):
+        facts = product_facts(row, "en")
+        good = fill("{product_name}: {discount_percentage}% off, now {currency} {price} (was {original_price}).", facts)
+        assert fact_check(good, facts) == [], good
+        inflated = f"{int(facts['discount_percentage']) + 1}% off {facts['product_name']}"
+        assert fact_check(inflated, facts) and "discount" in fact_check(inflated, facts)[0]
+        checked += 1
+    assert checked == 300
+    first = product_facts(products.iloc[0].to_dict(), "en")  # Alisha cycling shorts: 999 -> 379
+    assert (first["original_price"], first["price"], first["discount_percentage"]) == ("999", "379", "62")

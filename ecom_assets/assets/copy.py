@@ -248,7 +248,7 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     from transformers import AutoConfig, AutoTokenizer
 
     from ecom_assets.ml.copy_review import CHANNELS, distinct_n
-    from ecom_assets.ml.copywriting import DEFAULT_TEMPLATES, validate_templates
+    from ecom_assets.ml.copywriting import DEFAULT_TEMPLATES, validate_templates, write_copy
     from ecom_assets.ml.generator import OnnxDecoder, Sampling
 
     champ, folder = _champion(warehouse)
@@ -296,49 +296,6 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
         "samples": preview(samples[["language", "segment", "text", "score"]], rows=6, max_chars=120),
         "channels": MetadataValue.json({k: list(v) for k, v in CHANNELS.items()}),
     })
-
-
-def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], templates: list[dict], languages: list[str],
-               variants: int, decoder, sampling, batch_size: int, log=print) -> pd.DataFrame:
-    """Generate, fill, review and score every candidate; one row per candidate."""
-    from ecom_assets.ml.copy_review import CHANNELS, review
-    from ecom_assets.ml.copywriting import TemplateError, apply_template, fill, product_facts, prompt, score, slots_of
-    from ecom_assets.ml.generator import Sampling
-
-    jobs = []
-    for row in products.to_dict("records"):
-        on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
-        for language in languages:
-            for segment, seg_interests in interests.items():
-                p = prompt(language, segment, seg_interests, row.get("category_l2") or "", row.get("brand") or "", on_sale)
-                jobs += [(row, language, segment, seg_interests, v, p) for v in range(variants)]
-    texts: list[str] = []
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start:start + batch_size]
-        ids = decoder.generate([j[5] for j in chunk],
-                               Sampling(**{**sampling.__dict__, "seed": sampling.seed + start}))
-        texts += [decoder.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
-        if (start // batch_size) % 20 == 0:
-            log(f"generated {min(start + batch_size, len(jobs)):,} / {len(jobs):,} candidates")
-    rows = []
-    for (row, language, segment, seg_interests, variant, _), generated in zip(jobs, texts):
-        facts = product_facts(row, language)
-        options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
-                                                                              "channel": "feed", "language": language}]
-        # Templates whose slots this product can fill (a discount line only for products on sale);
-        # when none can, the first one's error is the candidate's reason.
-        usable = [t for t in options if all(facts.get(s) for s in slots_of(t["text"]) if s != "copy")] or options[:1]
-        template = usable[variant % len(usable)]
-        try:
-            text = apply_template(template, fill(generated, facts, "generated", row["item_id"]), facts, row["item_id"])
-            verdict = review(text, facts, language, template.get("channel", "feed"))
-            text, passed, reasons = verdict.text, verdict.passed, verdict.reasons
-        except TemplateError as exc:
-            text, passed, reasons = generated, False, [f"template: {exc}"]
-        rows.append({"item_id": row["item_id"], "segment": segment, "variant": variant, "language": language,
-                     "text": text, "template_id": template["template_id"], "passed": passed, "reasons": reasons,
-                     "score": score(text, language, seg_interests, CHANNELS[template.get("channel", "feed")]) if passed else 0.0})
-    return pd.DataFrame(rows)
 
 
 @asset_check(asset=AD_COPY_KEY, name="published_copy_passes_fact_check", blocking=True,

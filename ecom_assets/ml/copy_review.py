@@ -12,6 +12,7 @@ into a claim it did not make.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -75,21 +76,23 @@ def numbers_in(text: str) -> list[tuple[float, bool]]:
 
 def fact_check(text: str, facts: dict) -> list[str]:
     """Reasons the text states a number that is not this product's: a percentage must be
-    its discount; any other number its price, original price or a number in its title
-    (sizes, volumes, pack counts)."""
-    allowed_pct = {round(float(facts["discount_pct"]), 2)} if facts.get("discount_pct") else set()
+    its discount (or a percentage in its title, e.g. a fabric share); any other number its
+    price, original price or a number in its title (sizes, volumes, pack counts)."""
+    discount = facts.get("discount_pct")
+    # The exact discount, or it rounded down (a whole percentage that does not overstate it).
+    allowed_pct = {round(float(discount), 2), float(math.floor(float(discount) + 1e-9))} if discount else set()
     allowed = set()
     for key in ("price", "effective_price", "original_price", "original"):
         if facts.get(key) is not None:
             allowed.add(round(float(facts[key]), 2))
-    for value, _ in numbers_in(str(facts.get("title", ""))):
-        allowed.add(round(value, 2))
+    for value, is_pct in numbers_in(str(facts.get("title", ""))):  # "50 ml", "Pack of 4", "20% wool"
+        (allowed_pct if is_pct else allowed).add(round(value, 2))
     reasons = []
     for value, is_pct in numbers_in(text):
         value = round(value, 2)
         if is_pct and value not in allowed_pct:
             reasons.append(f"fact: {value:g}% is not this product's discount"
-                           + (f" ({sorted(allowed_pct)[0]:g}%)" if allowed_pct else " (it has none)"))
+                           + (f" ({float(discount):g}%)" if allowed_pct else " (it has none)"))
         elif not is_pct and value not in allowed:
             reasons.append(f"fact: {value:g} is not a price or a number of this product")
     return reasons

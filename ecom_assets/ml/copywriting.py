@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ecom_assets.ml.generator import BOS, COPY
+from ecom_assets.ml.copy_review import CHANNELS, review
+from ecom_assets.ml.generator import BOS, COPY, Sampling
 
 SLOT = re.compile(r"\{([a-z_]+)\}")
 SLOTS = {"product_name", "brand", "category", "price", "original_price", "discount_percentage", "currency", "copy"}
@@ -85,7 +86,8 @@ def product_facts(row: dict, language: str) -> dict:
         "product_name": title, "title": title, "brand": row.get("brand"),
         "category": row.get("category_l2"), "currency": row.get("currency") or "CNY",
         "price": _fmt(price), "original_price": _fmt(row.get("price")),
-        "discount_percentage": _fmt(discount) if discount and discount > 0 else None,
+        # Shown as a whole percentage, rounded down: copy may understate a discount, never overstate it.
+        "discount_percentage": str(int(np.floor(discount + 1e-9))) if discount and discount >= 1 else None,
         "discount_pct": discount if discount and discount > 0 else None,
         "effective_price": price, "original": row.get("price"),
     }
@@ -185,3 +187,42 @@ def score(text: str, language: str, interests: list[str], channel_range: tuple[i
     variety = len(set(bigrams)) / len(bigrams) if bigrams else 0.0
     relevance = float(any(i.lower().split()[0] in text.lower() for i in interests if i))
     return round(0.5 * length_fit + 0.3 * variety + 0.2 * relevance, 4)
+
+
+def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], templates: list[dict], languages: list[str],
+               variants: int, decoder, sampling, batch_size: int, log=print) -> pd.DataFrame:
+    """Generate, fill, review and score every candidate; one row per candidate."""
+    jobs = []
+    for row in products.to_dict("records"):
+        on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
+        for language in languages:
+            for segment, seg_interests in interests.items():
+                p = prompt(language, segment, seg_interests, row.get("category_l2") or "", row.get("brand") or "", on_sale)
+                jobs += [(row, language, segment, seg_interests, v, p) for v in range(variants)]
+    texts: list[str] = []
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start:start + batch_size]
+        ids = decoder.generate([j[5] for j in chunk],
+                               Sampling(**{**sampling.__dict__, "seed": sampling.seed + start}))
+        texts += [decoder.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
+        if (start // batch_size) % 20 == 0:
+            log(f"generated {min(start + batch_size, len(jobs)):,} / {len(jobs):,} candidates")
+    rows = []
+    for (row, language, segment, seg_interests, variant, _), generated in zip(jobs, texts):
+        facts = product_facts(row, language)
+        options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
+                                                                              "channel": "feed", "language": language}]
+        # Templates whose slots this product can fill (a discount line only for products on sale);
+        # when none can, the first one's error is the candidate's reason.
+        usable = [t for t in options if all(facts.get(s) for s in slots_of(t["text"]) if s != "copy")] or options[:1]
+        template = usable[variant % len(usable)]
+        try:
+            text = apply_template(template, fill(generated, facts, "generated", row["item_id"]), facts, row["item_id"])
+            verdict = review(text, facts, language, template.get("channel", "feed"))
+            text, passed, reasons = verdict.text, verdict.passed, verdict.reasons
+        except TemplateError as exc:
+            text, passed, reasons = generated, False, [f"template: {exc}"]
+        rows.append({"item_id": row["item_id"], "segment": segment, "variant": variant, "language": language,
+                     "text": text, "template_id": template["template_id"], "passed": passed, "reasons": reasons,
+                     "score": score(text, language, seg_interests, CHANNELS[template.get("channel", "feed")]) if passed else 0.0})
+    return pd.DataFrame(rows)

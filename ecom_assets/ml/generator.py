@@ -232,17 +232,16 @@ class Sampling:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     seed: int = 0
+    stop_at_eos: bool = True  # False: always max_new_tokens (benchmarks)
 
 
-def _next_tokens(logits: np.ndarray, generated: list[list[int]], s: Sampling, rng: np.random.Generator) -> np.ndarray:
-    """One token per row from last-position logits (B, V)."""
+def _next_tokens(logits: np.ndarray, seen: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndarray:
+    """One token per row from last-position logits (B, V); `seen` (B, V) marks the tokens
+    each row has already written."""
     logits = logits.astype(np.float64, copy=True)
-    if s.repetition_penalty != 1.0:  # CTRL-style: push down tokens already written
-        for r, toks in enumerate(generated):
-            if toks:
-                seen = np.unique(toks)
-                vals = logits[r, seen]
-                logits[r, seen] = np.where(vals > 0, vals / s.repetition_penalty, vals * s.repetition_penalty)
+    if s.repetition_penalty != 1.0:  # CTRL-style (Keskar et al., 2019): push down tokens already written
+        penalised = np.where(logits > 0, logits / s.repetition_penalty, logits * s.repetition_penalty)
+        logits = np.where(seen, penalised, logits)
     if s.greedy:
         return logits.argmax(axis=1)
     logits /= max(s.temperature, 1e-6)
@@ -259,7 +258,8 @@ def _next_tokens(logits: np.ndarray, generated: list[list[int]], s: Sampling, rn
         np.put_along_axis(keep, order, keep_sorted, axis=1)
         probs = np.where(keep, probs, 0.0)
         probs /= probs.sum(axis=1, keepdims=True)
-    return np.array([rng.choice(len(p), p=p) for p in probs])
+    draws = rng.random(len(probs))[:, None]  # inverse-CDF sampling, one uniform per row
+    return np.minimum((np.cumsum(probs, axis=1) < draws).sum(axis=1), probs.shape[1] - 1)
 
 
 class OnnxDecoder:
@@ -280,8 +280,10 @@ class OnnxDecoder:
     def generate(self, prompts: list[str], sampling: Sampling = Sampling(), use_cache: bool = True) -> list[list[int]]:
         """New token ids per prompt (end-of-text not included). Prompts are left-padded so
         every row's next token sits in the last position."""
+        return self.generate_ids(self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"], sampling, use_cache)
+
+    def generate_ids(self, encoded: list[list[int]], sampling: Sampling = Sampling(), use_cache: bool = True) -> list[list[int]]:
         tok = self.tokenizer
-        encoded = tok(list(prompts), add_special_tokens=False)["input_ids"]
         width = max(len(e) for e in encoded)
         batch = len(encoded)
         ids = np.full((batch, width), tok.pad_token_id, dtype=np.int64)
@@ -290,6 +292,7 @@ class OnnxDecoder:
             ids[r, width - len(e):], mask[r, width - len(e):] = e, 1
         rng = np.random.default_rng(sampling.seed)
         generated: list[list[int]] = [[] for _ in range(batch)]
+        seen = None
         done = np.zeros(batch, dtype=bool)
         past = [np.zeros((batch, self.n_head, 0, self.head_dim), dtype=np.float32) for _ in range(2 * self.n_layer)]
         step_ids, full_ids = ids, ids
@@ -303,10 +306,13 @@ class OnnxDecoder:
             feeds.update({f"past_{kind}_{i}": past[2 * i + j] for i in range(self.n_layer)
                           for j, kind in enumerate(("key", "value"))})
             logits, *past = self.session.run(None, feeds)
-            nxt = _next_tokens(logits[:, -1], generated, sampling, rng)
+            if seen is None:
+                seen = np.zeros((batch, logits.shape[-1]), dtype=bool)
+            nxt = _next_tokens(logits[:, -1], seen, sampling, rng)
+            seen[np.arange(batch), nxt] = True
             nxt = np.where(done, tok.pad_token_id, nxt)
             for r in np.flatnonzero(~done):
-                if nxt[r] == tok.eos_token_id:
+                if nxt[r] == tok.eos_token_id and sampling.stop_at_eos:
                     done[r] = True
                 else:
                     generated[r].append(int(nxt[r]))

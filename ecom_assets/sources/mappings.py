@@ -126,6 +126,30 @@ def _rees46_events(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame
     )
 
 
+def _flipkart_products(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame:
+    """Retail price is the list price; the discount is what the discounted price takes off
+    it, in percent, unrounded (so price x (1 - discount) gives the discounted price back)."""
+    retail = pd.to_numeric(frame["retail_price"], errors="coerce")
+    discounted = pd.to_numeric(frame["discounted_price"], errors="coerce")
+    discount = (100 * (1 - discounted / retail)).clip(lower=0)
+    category = frame["product_category_tree"].astype("string").str.strip('[]"').str.split(" >> ") \
+        if "product_category_tree" in frame.columns else None
+    return pd.DataFrame(
+        dict(
+            item_id=frame["pid"],
+            title_en=_text(frame, "product_name"),
+            description_en=frame.get("description"),
+            category_l1=category.str[0] if category is not None else None,
+            category_l2=category.str[1] if category is not None else None,
+            brand=frame.get("brand"),
+            price=retail.astype(object).where(retail.notna(), frame["retail_price"]),
+            discount_pct=discount.astype(object).where(discount.notna(), None),
+            currency="INR",
+        ),
+        index=frame.index,
+    )
+
+
 UCI_ONLINE_RETAIL = ColumnMapping(
     "uci_online_retail", "events",
     ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"),
@@ -143,11 +167,16 @@ REES46_EVENTS = ColumnMapping(
     description="REES46 multi-category store: view / cart / remove_from_cart / purchase",
 )
 
+FLIPKART_PRODUCTS = ColumnMapping(
+    "flipkart_products", "products", ("pid", "product_name", "retail_price", "discounted_price"),
+    _flipkart_products, description="Flipkart catalogue export: list and discounted prices (INR) -> price and discount %",
+)
+
 # Specific mappings first: a canonical file would not match them, but REES46 and the
 # canonical events schema share column names, so the more specific one must win.
 MAPPINGS: dict[str, ColumnMapping] = {
     m.name: m
-    for m in (UCI_ONLINE_RETAIL, RETAILROCKET_EVENTS, REES46_EVENTS, *(_canonical(e) for e in SCHEMAS))
+    for m in (UCI_ONLINE_RETAIL, RETAILROCKET_EVENTS, REES46_EVENTS, FLIPKART_PRODUCTS, *(_canonical(e) for e in SCHEMAS))
 }
 
 
