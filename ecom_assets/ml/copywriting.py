@@ -54,6 +54,9 @@ BENEFITS: dict[str, dict[str, list[str]]] = {
                           "zh": ["运动随心，活力满满", "户外出行好伙伴", "每一次训练都更自在"]},
     "Grocery & Baby": {"en": ["good things for every day", "gentle for the little ones", "a small treat for your day"],
                        "zh": ["每天的好味道", "宝宝用得安心", "健康美味，随手可得"]},
+    # Any other category (a real catalogue's own tree): benefits that fit every product.
+    "_any": {"en": ["a good pick for every day", "made to be used and loved", "easy to choose, easy to enjoy"],
+             "zh": ["日常好选择", "实用又贴心", "选得放心，用得开心"]},
 }
 HOOKS: dict[str, dict[str, str]] = {
     "tech_enthusiast": {"en": "Love new gadgets?", "zh": "数码控看过来！"},
@@ -152,7 +155,7 @@ def build_corpus(products: pd.DataFrame, segment_interests: dict[str, list[str]]
     rows = []
     segments = sorted(segment_interests)
     for row in products.to_dict("records"):
-        top = row.get("category_l1") or "Grocery & Baby"
+        top = row.get("category_l1") if row.get("category_l1") in BENEFITS else "_any"
         on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
         for language in ("en", "zh"):
             for _ in range(settings.per_product):
@@ -160,7 +163,7 @@ def build_corpus(products: pd.DataFrame, segment_interests: dict[str, list[str]]
                 families = [f for f in COPY_FAMILIES[language] if on_sale or f != "deal"]
                 family = families[rng.integers(len(families))]
                 pattern = COPY_FAMILIES[language][family][rng.integers(len(COPY_FAMILIES[language][family]))]
-                benefits = BENEFITS.get(top, BENEFITS["Grocery & Baby"])[language]
+                benefits = BENEFITS[top][language]
                 copy = pattern.replace("{benefit}", benefits[rng.integers(len(benefits))]).replace(
                     "{hook}", HOOKS.get(segment, {"en": "", "zh": ""})[language])
                 if language == "en":
