@@ -5,23 +5,32 @@ Cross-cutting policy (owners, tags) is applied here by selection, not on each as
 
 from __future__ import annotations
 
-from dagster import AssetSpec, Definitions, map_asset_specs
+from datetime import timedelta
+
+from dagster import AssetSpec, Definitions, FreshnessPolicy, map_asset_specs
 
 from ecom_assets.assets.copy import copy_assets, copy_checks
 from ecom_assets.assets.features import dbt_features
 from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks
+from ecom_assets.assets.monitoring import monitoring_assets, monitoring_jobs, monitoring_sensors
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.text import text_assets, text_checks
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
 OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"],
-          "copy": ["team:marketing-ml"]}
+          "copy": ["team:marketing-ml"], "monitoring": ["team:data-platform"]}
+# Serving tables are stale (warn) after a day without a refresh and failing after two:
+# the UI shows it on the asset.
+SERVING_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(days=2), warn_window=timedelta(days=1))
 
 
 def _with_policy(spec: AssetSpec) -> AssetSpec:
     owners = OWNERS.get(spec.group_name or "", [])
-    return spec.replace_attributes(owners=owners or spec.owners).merge_attributes(tags={"layer": spec.group_name or "other"})
+    spec = spec.replace_attributes(owners=owners or spec.owners).merge_attributes(tags={"layer": spec.group_name or "other"})
+    if spec.key.path[0] == "serving":
+        spec = spec.replace_attributes(freshness_policy=SERVING_FRESHNESS)
+    return spec
 
 
 def build_resources(**overrides) -> dict:
@@ -36,13 +45,13 @@ def build_resources(**overrides) -> dict:
     return resources
 
 
-ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *copy_assets]))
+ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *copy_assets, *monitoring_assets]))
 ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks]
 
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[inbox_job],
-    sensors=[inbox_sensor],
+    jobs=[inbox_job, *monitoring_jobs],
+    sensors=[inbox_sensor, *monitoring_sensors],
     resources=build_resources(),
 )

@@ -144,7 +144,7 @@ def test_dbt_assets_report_row_counts_and_mart_previews(tmp_path):
     from ecom_assets_tests.conftest import make_resources
 
     res = make_resources(tmp_path, n_days=3, n_users=80, n_items=40, events_per_day=300)
-    report = run_pipeline(res, log=lambda _: None)
+    report = run_pipeline(res, log=lambda _: None, stages=("snapshots", "events", "inbox", "features"))
     features = report["features"]["metadata"]
     assert features["marts/user_features"]["dagster/row_count"] >= 80
     assert features["staging/stg_events"]["dagster/row_count"] == \

@@ -2,8 +2,8 @@
 
 `ml.model_registry` holds one row per trained version: params, metrics, artefact path
 and sha256, and a status: `champion` (serves), `rejected` (kept out by the gate, with
-the numbers), `retired` (a former champion). Serving looks up the champion here, never
-"the newest folder".
+the numbers), `retired` (a former champion), `rolled_back` (a champion taken out by
+`rollback`). Serving looks up the champion here, never "the newest folder".
 """
 
 from __future__ import annotations
@@ -100,3 +100,26 @@ def history(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["name", "version", "created_at", "params", "metrics", "artifact_path",
                                      "sha256", "status", "decision"])
     return con.execute(f"SELECT * FROM {REGISTRY_TABLE} WHERE name = ? ORDER BY created_at", [name]).df()
+
+
+def rollback(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, str]:
+    """The champion becomes `rolled_back` and the newest earlier retired version serves
+    again, in one transaction: (restored version, rolled-back version)."""
+    current = champion(con, name)
+    if current is None:
+        raise ValueError(f"{name}: no champion in {REGISTRY_TABLE} to roll back")
+    previous = con.execute(
+        f"SELECT version FROM {REGISTRY_TABLE} WHERE name = ? AND status = 'retired' AND created_at < ? "
+        "ORDER BY created_at DESC LIMIT 1", [name, current["created_at"]]).fetchone()
+    if previous is None:
+        raise ValueError(f"{name}: {current['version']} is the first champion; there is no earlier version to restore")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"UPDATE {REGISTRY_TABLE} SET status = 'rolled_back' WHERE name = ? AND version = ?",
+                    [name, current["version"]])
+        con.execute(f"UPDATE {REGISTRY_TABLE} SET status = 'champion' WHERE name = ? AND version = ?", [name, previous[0]])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return previous[0], current["version"]

@@ -1,0 +1,71 @@
+"""Drift between a reference window and a current window, with Evidently.
+
+`drift_report` runs Evidently's DataDriftPreset (per-column tests chosen by Evidently
+from the column type and the sample size: K-S / chi-square p-values on small samples,
+Wasserstein / Jensen-Shannon distances on large ones), saves the HTML report, and returns
+one summary row per column plus a `dataset` row with the share of drifted columns.
+
+    drifted = p-value < threshold      for p-value methods
+    drifted = distance >= threshold    for distance methods
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SUMMARY_COLUMNS = ["report", "signal", "method", "score", "threshold", "drifted", "window"]
+
+
+def _is_p_value(method: str) -> bool:
+    return "p_value" in method.replace("-", "_").replace(" ", "_").lower()
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as float64 and everything else as Python strings: Evidently cannot type
+    pandas' nullable and Arrow-backed dtypes."""
+    out = {}
+    for c in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
+            out[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+        else:
+            out[c] = frame[c].astype(object).where(frame[c].notna(), None).map(lambda v: v if v is None else str(v))
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def drift_report(reference: pd.DataFrame, current: pd.DataFrame, report: str, window: str, html_path: Path | None = None,
+                 drift_share: float = 0.5, max_rows: int = 50_000, seed: int = 0) -> pd.DataFrame:
+    """Summary rows (SUMMARY_COLUMNS) for every shared column, plus the dataset verdict:
+    drifted when at least `drift_share` of the columns drifted. Windows larger than
+    `max_rows` are sampled (seeded) so a report costs the same on any shop."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    columns = [c for c in reference.columns if c in current.columns
+               and reference[c].notna().any() and current[c].notna().any()]
+    if not columns or reference.empty or current.empty:
+        raise ValueError(f"{report}: nothing to compare (reference {len(reference)} rows, current {len(current)} rows, "
+                         f"{len(columns)} shared non-empty columns)")
+    ref = _plain(reference[columns].sample(min(len(reference), max_rows), random_state=seed))
+    cur = _plain(current[columns].sample(min(len(current), max_rows), random_state=seed))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        snapshot = Report([DataDriftPreset(columns=columns, drift_share=drift_share)]).run(
+            current_data=cur, reference_data=ref)
+    if html_path is not None:
+        Path(html_path).parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(html_path))
+    rows = []
+    for metric in snapshot.dict()["metrics"]:
+        config, value = metric["config"], metric["value"]
+        if "column" in config:
+            method, threshold, score = config["method"], float(config["threshold"]), float(value)
+            drifted = score < threshold if _is_p_value(method) else score >= threshold
+            rows.append([report, config["column"], method, score, threshold, bool(drifted), window])
+    share = float(np.mean([r[5] for r in rows])) if rows else 0.0
+    rows.append([report, "dataset", f"share of drifted columns (of {len(rows)})", share, drift_share,
+                 share >= drift_share, window])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

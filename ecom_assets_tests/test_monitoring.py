@@ -1,0 +1,91 @@
+"""Monitoring: Evidently drift summaries that flag a shifted window and not a steady
+one, the synthetic shop's drift knob showing up in the feature drift checks, the
+rollback job restoring the previous champion, and failed runs recorded as alerts."""
+
+import json
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetSelection, DagsterInstance, build_run_status_sensor_context, materialize
+
+from ecom_assets.assets.monitoring import feature_drift, run_failure_alerts
+from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
+from ecom_assets.ml.drift import drift_report
+from ecom_assets_tests.conftest import make_resources, query
+
+
+def test_drift_summary_flags_shifted_columns_and_not_steady_ones(tmp_path):
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"price": rng.normal(100, 10, 3000), "category": rng.choice(["a", "b", "c"], 3000),
+                              "steady": rng.normal(0, 1, 3000)})
+    current = pd.DataFrame({"price": rng.normal(130, 10, 3000), "category": rng.choice(["a", "b", "c"], 3000, p=[.8, .1, .1]),
+                            "steady": rng.normal(0, 1, 3000)})
+    summary = drift_report(reference, current, "toy", "w", tmp_path / "toy.html").set_index("signal")
+    assert summary.loc["price", "drifted"] and summary.loc["category", "drifted"] and not summary.loc["steady", "drifted"]
+    assert summary.loc["dataset", "score"] == pytest.approx(2 / 3) and summary.loc["dataset", "drifted"]
+    assert (tmp_path / "toy.html").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="nothing to compare"):
+        drift_report(reference, current.iloc[:0], "toy", "w")
+
+
+def test_the_drift_knob_of_the_demo_shop_fails_the_feature_drift_checks(tmp_path):
+    """A shop whose tastes rotate from the first test day on: the events report sees it."""
+    from ecom_assets.cli import run_pipeline
+
+    res = make_resources(tmp_path, n_days=21, drift_date="2026-10-15", drift_strength=1.0)
+    run_pipeline(res, log=lambda _: None, stages=("snapshots", "events", "inbox", "features"))
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(feature_drift), resources=res)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["events_stable"].passed
+    drifted = query(res, "SELECT signal FROM monitoring.drift_summary WHERE report = 'events' AND drifted")["signal"]
+    assert "category" in set(drifted)
+    reports = list((tmp_path / "reports").glob("events_drift_*.html"))
+    assert len(reports) == 1
+
+
+def test_rollback_restores_the_previous_champion_and_serving_follows_it(built, tmp_path):
+    from ecom_assets.assets.recommend import recommendations
+
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    row = con.execute("SELECT * FROM ml.model_registry WHERE name = 'recommender' AND status = 'champion'").df().iloc[0]
+    older = row.copy()
+    older["version"], older["status"] = "older-good-version", "retired"
+    older["created_at"] = row["created_at"] - pd.Timedelta(days=1)
+    con.register("_older", pd.DataFrame([older]))
+    con.execute("INSERT INTO ml.model_registry SELECT * FROM _older")
+    con.close()
+    res = make_resources(tmp_path)
+    result = defs.get_job_def("rollback_model").execute_in_process(
+        run_config={"ops": {"restore_previous_champion": {"config": {"model_name": "recommender"}}}}, resources=res)
+    assert result.success
+    statuses = query(res, "SELECT version, status FROM ml.model_registry WHERE name = 'recommender'").set_index("version")["status"]
+    assert statuses["older-good-version"] == "champion" and statuses[row["version"]] == "rolled_back"
+    materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(recommendations), resources=res)
+    assert query(res, "SELECT DISTINCT model_version FROM serving.recommendations")["model_version"].tolist() == ["older-good-version"]
+    alerts = query(res, "SELECT kind, message FROM monitoring.alerts")
+    assert alerts["kind"].tolist() == ["rollback"] and "older-good-version" in alerts["message"][0]
+    again = defs.get_job_def("rollback_model").execute_in_process(
+        run_config={"ops": {"restore_previous_champion": {"config": {"model_name": "recommender"}}}}, resources=res,
+        raise_on_error=False)
+    assert not again.success, "no earlier retired version left: a clear failure, nothing changed"
+
+
+def test_a_failed_run_is_recorded_in_the_alerts_table(tmp_path):
+    res = make_resources(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    failed = defs.get_job_def("rollback_model").execute_in_process(
+        run_config={"ops": {"restore_previous_champion": {"config": {"model_name": "nothing"}}}}, resources=res,
+        instance=instance, raise_on_error=False)
+    assert not failed.success
+    failure_event = next(e for e in failed.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    context = build_run_status_sensor_context(sensor_name="run_failure_alerts", dagster_event=failure_event,
+                                              dagster_instance=instance, dagster_run=failed.dagster_run,
+                                              resources={"warehouse": res["warehouse"]}).for_run_failure()
+    run_failure_alerts(context)
+    alerts = query(res, "SELECT * FROM monitoring.alerts")
+    assert alerts["kind"].tolist() == ["run_failure"] and alerts["job_name"][0] == "rollback_model"
+    assert "restore_previous_champion" in json.loads(alerts["steps"][0])
