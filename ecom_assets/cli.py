@@ -94,7 +94,7 @@ def _summary(warehouse_path) -> str:
     try:
         rows = con.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('raw', 'staging', 'intermediate', 'marts', 'ml', 'serving') ORDER BY 1"
+            "WHERE table_schema IN ('raw', 'staging', 'intermediate', 'marts', 'ml', 'serving', 'monitoring') ORDER BY 1"
         ).fetchall()
         lines = [f"  {name:<36} {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]:>10,} rows" for (name,) in rows]
         q = con.execute("SELECT target_table, count(*) FROM raw.quarantine GROUP BY 1 ORDER BY 1").fetchall()
