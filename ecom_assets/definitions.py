@@ -9,10 +9,12 @@ from datetime import timedelta
 
 from dagster import AssetSpec, Definitions, FreshnessPolicy, map_asset_specs
 
+from ecom_assets.assets.automation import (MODEL_CHAIN, automation_condition_for, daily_events_schedule_for,
+                                           retrain_on_drift_or_growth)
 from ecom_assets.assets.copy import copy_assets, copy_checks
 from ecom_assets.assets.features import dbt_features
 from ecom_assets.dbt_project import dbt_resource
-from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks
+from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks, raw_events
 from ecom_assets.assets.monitoring import monitoring_assets, monitoring_jobs, monitoring_sensors
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.text import text_assets, text_checks
@@ -45,13 +47,23 @@ def build_resources(**overrides) -> dict:
     return resources
 
 
-ALL_ASSETS = list(map_asset_specs(_with_policy, [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *copy_assets, *monitoring_assets]))
+_ASSETS = [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *copy_assets, *monitoring_assets]
+_CHAIN_KEYS = MODEL_CHAIN.resolve(_ASSETS)
+
+
+def _with_automation(spec: AssetSpec) -> AssetSpec:
+    condition = automation_condition_for(spec.key, _CHAIN_KEYS)
+    return spec if condition is None else spec.replace_attributes(automation_condition=condition)
+
+
+ALL_ASSETS = list(map_asset_specs(lambda s: _with_automation(_with_policy(s)), _ASSETS))
 ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks]
 
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
     jobs=[inbox_job, *monitoring_jobs],
-    sensors=[inbox_sensor, *monitoring_sensors],
+    schedules=[daily_events_schedule_for(raw_events, dbt_features)[0]],
+    sensors=[inbox_sensor, *monitoring_sensors, retrain_on_drift_or_growth],
     resources=build_resources(),
 )

@@ -1,0 +1,118 @@
+"""When models retrain and what follows them.
+
+Declarative automation (evaluated by the daemon under `dagster dev`):
+- the trained assets (text encoder, recommender, copy generator) are requested once a week
+  (Monday 04:00 UTC), never while a run of them is in progress;
+- everything downstream of a trained asset (ONNX exports, embeddings, similar items,
+  serving tables, and the recommender itself, which reads the text embeddings) follows
+  when a model it uses was updated, and only then: new catalogue or event data alone
+  does not re-export a model.
+
+A sensor covers what a condition cannot see, reading the warehouse:
+- `retrain_on_drift_or_growth` requests the trained assets and their downstream when
+  the newest drift report (made after the last training) says a report drifted, or when
+  at least RETRAIN_MIN_NEW_EVENTS events were ingested since the last training; it skips
+  while a retraining run is queued or running, so retraining never runs twice at once.
+
+`daily_events_schedule` (stopped by default) ingests yesterday's event partition and
+refreshes the dbt features every night.
+"""
+
+import os
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    AutomationCondition,
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SkipReason,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    sensor,
+)
+
+from ecom_assets.resources import WarehouseResource
+
+TRAINED = [AssetKey(["ml", "product_text_encoder"]), AssetKey(["ml", "recommender"]), AssetKey(["ml", "ad_copy_generator"])]
+MODEL_NAMES = ["product_text_encoder", "recommender", "ad_copy_generator"]
+WEEKLY_CRON = "0 4 * * 1"
+RETRAIN_TAG = "ecom/retrain"
+RETRAIN_MIN_NEW_EVENTS = int(os.environ.get("ECOM_RETRAIN_MIN_NEW_EVENTS", "100000"))
+IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+
+MODEL_CHAIN = AssetSelection.assets(*TRAINED).downstream()
+WEEKLY_RETRAIN = (AutomationCondition.cron_tick_passed(WEEKLY_CRON, "UTC") & ~AutomationCondition.in_progress()
+                  & ~AutomationCondition.any_deps_missing()).with_label("weekly retrain (Monday 04:00 UTC)")
+FOLLOW_MODELS = (AutomationCondition.any_deps_updated().allow(MODEL_CHAIN) & ~AutomationCondition.in_progress()
+                 & ~AutomationCondition.any_deps_in_progress() & ~AutomationCondition.any_deps_missing()
+                 ).with_label("a model it uses was updated")
+
+
+RECOMMENDER_KEYS = {AssetKey(["ml", "recommender"]), AssetKey(["ml", "recommendation_metrics"])}
+
+
+def automation_condition_for(key: AssetKey, chain_keys: set[AssetKey]) -> AutomationCondition | None:
+    """Weekly for trained assets, follow-the-model for the rest of the chain (the
+    recommender is both: it reads the text embeddings), none elsewhere."""
+    if key in RECOMMENDER_KEYS:
+        return (WEEKLY_RETRAIN | FOLLOW_MODELS).with_label("weekly, or when the text embeddings it reads change")
+    if key in TRAINED:
+        return WEEKLY_RETRAIN
+    if key in chain_keys:
+        return FOLLOW_MODELS
+    return None
+
+
+def retrain_decision(con, min_new_events: int) -> tuple[bool, str]:
+    """(retrain?, why) from the registry, the drift summary and the ingest ledger."""
+    from ecom_assets.ml.registry import REGISTRY_TABLE
+    from ecom_assets.warehouse import table_exists
+
+    if not table_exists(con, REGISTRY_TABLE):
+        return False, "no model trained yet: materialise the graph first"
+    placeholders = ", ".join("?" for _ in MODEL_NAMES)
+    last = con.execute(f"SELECT max(created_at) FROM {REGISTRY_TABLE} WHERE name IN ({placeholders})", MODEL_NAMES).fetchone()[0]
+    if last is None:
+        return False, "no model trained yet: materialise the graph first"
+    if table_exists(con, "monitoring.drift_summary"):
+        drifted = con.execute("""
+            SELECT report, score FROM monitoring.drift_summary
+            WHERE created_at = (SELECT max(created_at) FROM monitoring.drift_summary) AND created_at > ?
+              AND signal = 'dataset' AND drifted ORDER BY report""", [last]).fetchall()
+        if drifted:
+            return True, "drift since the last training: " + ", ".join(f"{r} ({s:.0%} of columns)" for r, s in drifted)
+    new_events = con.execute("SELECT coalesce(sum(rows_accepted), 0) FROM raw.ingest_ledger "
+                             "WHERE target_table IN ('raw.events', 'raw.inbox_events') AND loaded_at > ?", [last]).fetchone()[0]
+    if new_events >= min_new_events:
+        return True, f"{new_events:,} new events since the last training (threshold {min_new_events:,})"
+    return False, f"no drift reported after the last training ({last:%Y-%m-%d %H:%M}); {new_events:,} new events " \
+                  f"(threshold {min_new_events:,})"
+
+
+@sensor(name="retrain_on_drift_or_growth", minimum_interval_seconds=600, asset_selection=MODEL_CHAIN,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Requests the trained assets and everything downstream when the newest drift report (after the "
+                    "last training) drifted or enough new events arrived; never while a retraining run is in flight.")
+def retrain_on_drift_or_growth(context: SensorEvaluationContext, warehouse: WarehouseResource):
+    in_flight = context.instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS, tags={RETRAIN_TAG: "true"}), limit=1)
+    if in_flight:
+        return SkipReason(f"retraining run {in_flight[0].run_id[:8]} is still in progress")
+    with warehouse.connect(read_only=True) as con:
+        retrain, why = retrain_decision(con, RETRAIN_MIN_NEW_EVENTS)
+    if not retrain:
+        return SkipReason(why)
+    return RunRequest(run_key=f"retrain-{datetime.now(timezone.utc):%Y%m%dT%H%M}", tags={RETRAIN_TAG: "true", "ecom/reason": why[:200]})
+
+
+def daily_events_schedule_for(raw_events, dbt_features):
+    job = define_asset_job("daily_events", selection=AssetSelection.assets(raw_events, dbt_features),
+                           partitions_def=raw_events.partitions_def,
+                           description="One day of events into raw.events, then the dbt features.")
+    return build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=0,
+                                               default_status=DefaultScheduleStatus.STOPPED), job
