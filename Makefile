@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install prepare run test test-all ui validate bench clean
+.PHONY: install prepare run drift-demo test test-all ui validate bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,9 @@ prepare: install
 
 run: prepare
 	$(PY) -m ecom_assets.cli run
+
+drift-demo: prepare
+	$(PY) -m ecom_assets.cli run --drift
 
 test: prepare
 	$(PY) -m pytest -q

@@ -87,6 +87,33 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
     return report
 
 
+def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Callable[[str], None] = print) -> bool:
+    """Evaluate the retrain sensor as the daemon would and run what it requests; print
+    the drift summary and the registry. True when a retraining ran."""
+    from dagster import RunRequest, build_sensor_context
+
+    from ecom_assets.assets.automation import retrain_on_drift_or_growth
+    from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
+
+    warehouse = resources["warehouse"]
+    drift = warehouse.query("SELECT report, round(score, 3) AS share_drifted, drifted FROM monitoring.drift_summary "
+                            "WHERE signal = 'dataset' AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary)")
+    log("\nDrift (share of drifted columns per report):\n" + drift.to_string(index=False))
+    request = retrain_on_drift_or_growth(build_sensor_context(instance=instance or DagsterInstance.ephemeral(),
+                                                              resources={"warehouse": warehouse}))
+    if not isinstance(request, RunRequest):
+        log(f"retrain sensor: skipped ({request.skip_message})")
+        return False
+    log(f"retrain sensor: {request.tags['ecom/reason']}; retraining the model chain")
+    t0 = time.perf_counter()
+    materialize([*ALL_ASSETS, *ALL_CHECKS], selection=retrain_on_drift_or_growth.asset_selection, resources=resources,
+                instance=instance, tags=request.tags, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    registry = warehouse.query("SELECT name, version, status FROM ml.model_registry ORDER BY name, created_at")
+    log(f"retrained in {time.perf_counter() - t0:.1f} s; ml.model_registry:\n" + registry.to_string(index=False))
+    return True
+
+
 def _summary(warehouse_path) -> str:
     import duckdb
 
@@ -119,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dataset-path", help="for --source s3rec|recbole, e.g. ../shared/data/amazon-beauty/Beauty.txt")
     run.add_argument("--test-days", type=int, help="temporal test window (default 7; 1 for public datasets)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step and dbt logs")
+    run.add_argument("--drift", action="store_true",
+                     help="the drift scenario: the demo shop's tastes shift from the first test day on; after the "
+                          "drift report, the retrain sensor is evaluated and its request run (new versions, gated)")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
@@ -133,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     knobs = {k: v for k, v in dict(n_users=args.users, n_items=args.items, n_days=args.days,
                                    events_per_day=args.events_per_day, seed=args.seed, kind=args.source,
                                    dataset_path=args.dataset_path).items() if v is not None}
+    if args.drift:
+        partitions = ShopDataSource(**knobs).demo_partitions
+        knobs.update(drift_date=partitions[-(args.test_days or 7)], drift_strength=1.0)
     resources = build_resources(source=ShopDataSource(**knobs))
     public = args.source in ("s3rec", "recbole")
     test_days = args.test_days or (1 if public else None)
@@ -146,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     t0 = time.perf_counter()
     run_pipeline(resources, instance=instance, log_level="DEBUG" if args.verbose else "WARNING", op_config=op_config)
+    if args.drift:
+        retrain_on_drift(resources, instance)
     warehouse = resources["warehouse"].resolved_path
     print(f"\nDone in {time.perf_counter() - t0:.1f} s. Warehouse: {warehouse}\n{_summary(warehouse)}")
     print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ "

@@ -31,19 +31,41 @@ def test_drift_summary_flags_shifted_columns_and_not_steady_ones(tmp_path):
         drift_report(reference, current.iloc[:0], "toy", "w")
 
 
-def test_the_drift_knob_of_the_demo_shop_fails_the_feature_drift_checks(tmp_path):
-    """A shop whose tastes rotate from the first test day on: the events report sees it."""
-    from ecom_assets.cli import run_pipeline
+def test_drift_in_the_shop_fails_the_drift_check_and_retrains_through_the_gates(tmp_path):
+    """The demo shop's drift knob turned on from the first test day: the events report
+    drifts, the retrain sensor asks for the model chain, new versions are trained, gated
+    and registered, and the drift summary and registry show it all."""
+    from dagster import RunRequest, build_sensor_context
+
+    from ecom_assets.assets.automation import retrain_on_drift_or_growth
+    from ecom_assets.cli import DEMO_STAGES, run_pipeline
 
     res = make_resources(tmp_path, n_days=21, drift_date="2026-10-15", drift_strength=1.0)
-    run_pipeline(res, log=lambda _: None, stages=("snapshots", "events", "inbox", "features"))
-    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(feature_drift), resources=res)
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    tiny = {"ml__product_text_encoder": {"epochs": 3}, "recommender": {"sasrec_seconds": 0.0},
+            "ml__ad_copy_generator": {"steps": 60}, "serving__ad_copy": {"variants": 1, "max_products": 20}}
+    baseline = tuple(s for s in DEMO_STAGES if s != "monitoring")
+    run_pipeline(res, log=lambda _: None, op_config=tiny, stages=baseline)  # every model trained once
+    checks = {e.check_name: e for e in materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(feature_drift),
+                                                   resources=res).get_asset_check_evaluations()}
     assert not checks["events_stable"].passed
     drifted = query(res, "SELECT signal FROM monitoring.drift_summary WHERE report = 'events' AND drifted")["signal"]
     assert "category" in set(drifted)
-    reports = list((tmp_path / "reports").glob("events_drift_*.html"))
-    assert len(reports) == 1
+    assert len(list((tmp_path / "reports").glob("events_drift_*.html"))) == 1
+
+    request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
+                                                              resources={"warehouse": res["warehouse"]}))
+    assert isinstance(request, RunRequest) and "drift since the last training: events" in request.tags["ecom/reason"]
+    selection = retrain_on_drift_or_growth.asset_selection
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=res, tags=request.tags,
+                         run_config={"ops": {op: {"config": c} for op, c in tiny.items()}}, raise_on_error=False)
+    registry = query(res, "SELECT name, status, decision FROM ml.model_registry ORDER BY created_at")
+    for name in ("product_text_encoder", "recommender", "ad_copy_generator"):
+        versions = registry[registry["name"] == name]
+        assert len(versions) == 2, f"{name} retrained once"
+        assert {"champion"} <= set(versions["status"]) and set(versions["status"]) <= {"champion", "retired", "rejected"}
+        assert "no champion yet" not in json.loads(versions["decision"].iloc[-1])["reason"], "the gate compared the two"
+    gates = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_challenger_gate"]
+    assert len(gates) == 3
 
 
 def test_rollback_restores_the_previous_champion_and_serving_follows_it(built, tmp_path):
