@@ -13,7 +13,7 @@ from dagster import AssetSelection, DagsterInstance, build_run_status_sensor_con
 
 from ecom_assets.assets.monitoring import feature_drift, run_failure_alerts
 from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
-from ecom_assets.ml.drift import drift_report
+from ecom_assets.ml.drift import data_quality, drift_report
 from ecom_assets_tests.conftest import make_resources, query
 
 
@@ -29,6 +29,18 @@ def test_drift_summary_flags_shifted_columns_and_not_steady_ones(tmp_path):
     assert (tmp_path / "toy.html").stat().st_size > 10_000
     with pytest.raises(ValueError, match="nothing to compare"):
         drift_report(reference, current.iloc[:0], "toy", "w")
+
+
+def test_data_quality_flags_volume_missing_values_and_unseen_categories():
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"event_type": rng.choice(["view", "purchase"], 7000), "price": rng.normal(50, 5, 7000)})
+    steady = pd.DataFrame({"event_type": rng.choice(["view", "purchase"], 1000), "price": rng.normal(50, 5, 1000)})
+    ok = data_quality(reference, steady, 7, "w", categorical=("event_type",)).set_index("signal")
+    assert not ok["drifted"].any() and ok.loc["volume", "score"] == pytest.approx(1.0)
+    broken = pd.DataFrame({"event_type": ["view", "refund"] * 150, "price": [None, 1.0] * 150})
+    bad = data_quality(reference, broken, 7, "w", categorical=("event_type",)).set_index("signal")
+    assert bad.loc["volume", "drifted"] and bad.loc["missing:price", "drifted"] and bad.loc["new_values:event_type", "drifted"]
+    assert "refund" in bad.loc["new_values:event_type", "method"] and bad.loc["dataset", "drifted"]
 
 
 def test_drift_in_the_shop_fails_the_drift_check_and_retrains_through_the_gates(tmp_path):

@@ -40,6 +40,7 @@ GROUP = "monitoring"
 POOL = "warehouse"
 DRIFT_KEY = AssetKey(["monitoring", "feature_drift"])
 REPORTS = ("events", "user_features", "item_features")
+CHECKS = (*REPORTS, "data_quality")
 
 # Reference: the `?` days before the test cutoff (0: as long as the current window, so
 # that per-user and per-item counts compare like with like); current: from the cutoff on.
@@ -84,9 +85,12 @@ class DriftConfig(Config):
 @asset(key=DRIFT_KEY, deps=[AssetKey(["staging", "stg_events"]), AssetKey(["marts", "split_cutoff"]),
                             AssetKey(["marts", "item_features"]), AssetKey(["marts", "user_features"])],
        group_name=GROUP, kinds={"evidently", "duckdb"}, pool=POOL,
-       check_specs=[AssetCheckSpec(f"{r}_stable", asset=DRIFT_KEY, blocking=False,
-                                   description=f"Warns when the {r} report's share of drifted columns reaches the threshold")
-                    for r in REPORTS],
+       check_specs=[*(AssetCheckSpec(f"{r}_stable", asset=DRIFT_KEY, blocking=False,
+                                     description=f"Warns when the {r} report's share of drifted columns reaches the threshold")
+                      for r in REPORTS),
+                    AssetCheckSpec("data_quality_stable", asset=DRIFT_KEY, blocking=False,
+                                   description="Warns when the newest event day's volume, missing values or unseen "
+                                               "categories depart from the reference window")],
        description="Evidently drift reports (events, per-user and per-item window features: current window vs the "
                    "training window) with one summary row per column in monitoring.drift_summary.")
 def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource) -> MaterializeResult:
@@ -115,6 +119,13 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
             description=f"{verdict['score']:.0%} of columns drifted (threshold {config.drift_share:.0%})",
             metadata={"drifted_columns": MetadataValue.json(drifted_columns), "share": float(verdict["score"]),
                       "report": MetadataValue.path(str(html))}))
+    quality = _newest_day_quality(warehouse, frames["events"], config)
+    summaries.append(quality)
+    fired = quality[(quality["signal"] != "dataset") & quality["drifted"]]
+    checks.append(AssetCheckResult(
+        check_name="data_quality_stable", passed=fired.empty, severity=AssetCheckSeverity.WARN,
+        description="newest day as expected" if fired.empty else "; ".join(f"{s} ({m})" for s, m in zip(fired["signal"], fired["method"])),
+        metadata={"signals": MetadataValue.md(quality.drop(columns=["report", "window"]).round(4).to_markdown(index=False))}))
     table = pd.concat(summaries, ignore_index=True).assign(created_at=created)
     with warehouse.connect() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
@@ -129,6 +140,22 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
                   "drifted_columns": counts_table(drifted["report"].value_counts(), "report", "drifted columns"),
                   "summary": MetadataValue.md(table.drop(columns=["window", "created_at"]).round(4).to_markdown(index=False))},
         check_results=checks)
+
+
+def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame, config: DriftConfig) -> pd.DataFrame:
+    from ecom_assets.ml.drift import data_quality
+
+    with warehouse.connect(read_only=True) as con:
+        newest = con.execute("""
+            SELECT e.event_type, i.category_l2 AS category, e.price, e.quantity, hour(e.event_time) AS hour_of_day
+            FROM staging.stg_events e LEFT JOIN marts.item_features i USING (item_id)
+            WHERE CAST(e.event_time AS DATE) = (SELECT max(CAST(event_time AS DATE)) FROM staging.stg_events)""").df()
+        days = con.execute("""SELECT count(DISTINCT CAST(e.event_time AS DATE)) FROM staging.stg_events e, marts.split_cutoff c
+                              WHERE e.event_time < c.cutoff AND e.event_time >= c.cutoff - (SELECT max(event_time) - c.cutoff
+                              FROM staging.stg_events)""").fetchone()[0] if not config.reference_days else config.reference_days
+    reference = events[events["win"] == "reference"].drop(columns="win")
+    return data_quality(reference, newest, days, f"newest day ({len(newest):,} rows) vs reference ({len(reference):,} rows, "
+                                                 f"{days} days)")
 
 
 ALERTS_DDL = """CREATE TABLE IF NOT EXISTS monitoring.alerts (created_at TIMESTAMP, kind VARCHAR, job_name VARCHAR,

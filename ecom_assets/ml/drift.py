@@ -69,3 +69,31 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, report: str, wi
     rows.append([report, "dataset", f"share of drifted columns (of {len(rows)})", share, drift_share,
                  share >= drift_share, window])
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def data_quality(reference: pd.DataFrame, newest: pd.DataFrame, reference_days: float, window: str,
+                 categorical: tuple[str, ...] = ("event_type", "category"), volume_factor: float = 2.0,
+                 missing_increase: float = 0.05) -> pd.DataFrame:
+    """Summary rows (SUMMARY_COLUMNS, report `data_quality`) for the newest partition
+    against the reference window: its volume against the reference's mean day (drifted
+    beyond a factor of `volume_factor` either way), each column's missing share (drifted
+    when it grew by more than `missing_increase`), and values of categorical columns the
+    reference never had. The `dataset` row drifts when any signal does."""
+    rows = []
+    per_day = len(reference) / max(reference_days, 1e-9)
+    ratio = len(newest) / per_day if per_day else float("inf")
+    rows.append(["data_quality", "volume", "newest day rows / mean reference day rows", ratio, volume_factor,
+                 bool(ratio >= volume_factor or ratio <= 1 / volume_factor)])
+    for column in reference.columns:
+        increase = float(newest[column].isna().mean() - reference[column].isna().mean()) if len(newest) else 0.0
+        rows.append(["data_quality", f"missing:{column}", "missing share, newest day minus reference", increase,
+                     missing_increase, increase > missing_increase])
+    for column in categorical:
+        if column in reference.columns:
+            unseen = set(newest[column].dropna().unique()) - set(reference[column].dropna().unique())
+            rows.append(["data_quality", f"new_values:{column}", "values the reference never had"
+                         + (f" ({', '.join(sorted(map(str, unseen))[:5])})" if unseen else ""), float(len(unseen)), 1.0,
+                         bool(unseen)])
+    share = float(np.mean([r[5] for r in rows]))
+    rows.append(["data_quality", "dataset", f"share of signals that fired (of {len(rows)})", share, 1 / len(rows), share > 0])
+    return pd.DataFrame([r + [window] for r in rows], columns=SUMMARY_COLUMNS)
