@@ -13,7 +13,7 @@ from dagster import AssetSelection, DagsterInstance, build_run_status_sensor_con
 
 from ecom_assets.assets.monitoring import feature_drift, run_failure_alerts
 from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
-from ecom_assets.ml.drift import data_quality, drift_report
+from ecom_assets.ml.drift import data_quality, drift_report, embedding_drift
 from ecom_assets_tests.conftest import make_resources, query
 
 
@@ -29,6 +29,15 @@ def test_drift_summary_flags_shifted_columns_and_not_steady_ones(tmp_path):
     assert (tmp_path / "toy.html").stat().st_size > 10_000
     with pytest.raises(ValueError, match="nothing to compare"):
         drift_report(reference, current.iloc[:0], "toy", "w")
+
+
+def test_embedding_drift_separates_shifted_vectors_and_not_resampled_ones():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, (400, 16))
+    same = embedding_drift(base, base[rng.permutation(400)], "emb", "w").set_index("signal")
+    shifted = embedding_drift(base, rng.normal(0.6, 1, (400, 16)), "emb", "w").set_index("signal")
+    assert not same.loc["embedding", "drifted"] and shifted.loc["embedding", "drifted"]
+    assert shifted.loc["embedding", "score"] > 0.9
 
 
 def test_data_quality_flags_volume_missing_values_and_unseen_categories():

@@ -40,7 +40,7 @@ GROUP = "monitoring"
 POOL = "warehouse"
 DRIFT_KEY = AssetKey(["monitoring", "feature_drift"])
 REPORTS = ("events", "user_features", "item_features")
-CHECKS = (*REPORTS, "data_quality")
+EMBEDDING_REPORT = "engaged_item_embeddings"
 
 # Reference: the `?` days before the test cutoff (0: as long as the current window, so
 # that per-user and per-item counts compare like with like); current: from the cutoff on.
@@ -88,6 +88,9 @@ class DriftConfig(Config):
        check_specs=[*(AssetCheckSpec(f"{r}_stable", asset=DRIFT_KEY, blocking=False,
                                      description=f"Warns when the {r} report's share of drifted columns reaches the threshold")
                       for r in REPORTS),
+                    AssetCheckSpec(f"{EMBEDDING_REPORT}_stable", asset=DRIFT_KEY, blocking=False,
+                                   description="Warns when the product-text embeddings of what users engage with in the "
+                                               "current window can be told apart from the reference window's"),
                     AssetCheckSpec("data_quality_stable", asset=DRIFT_KEY, blocking=False,
                                    description="Warns when the newest event day's volume, missing values or unseen "
                                                "categories depart from the reference window")],
@@ -119,6 +122,14 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
             description=f"{verdict['score']:.0%} of columns drifted (threshold {config.drift_share:.0%})",
             metadata={"drifted_columns": MetadataValue.json(drifted_columns), "share": float(verdict["score"]),
                       "report": MetadataValue.path(str(html))}))
+    embedding_summary = _engaged_embedding_drift(context, warehouse, config)
+    if embedding_summary is not None:
+        summaries.append(embedding_summary)
+        verdict = embedding_summary.iloc[-1]
+        checks.append(AssetCheckResult(
+            check_name=f"{EMBEDDING_REPORT}_stable", passed=not bool(verdict["drifted"]), severity=AssetCheckSeverity.WARN,
+            description=f"ROC AUC {verdict['score']:.3f} (threshold {verdict['threshold']})",
+            metadata={"roc_auc": float(verdict["score"])}))
     quality = _newest_day_quality(warehouse, frames["events"], config)
     summaries.append(quality)
     fired = quality[(quality["signal"] != "dataset") & quality["drifted"]]
@@ -140,6 +151,32 @@ def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse
                   "drifted_columns": counts_table(drifted["report"].value_counts(), "report", "drifted columns"),
                   "summary": MetadataValue.md(table.drop(columns=["window", "created_at"]).round(4).to_markdown(index=False))},
         check_results=checks)
+
+
+def _engaged_embedding_drift(context, warehouse: WarehouseResource, config: DriftConfig) -> pd.DataFrame | None:
+    """Text embeddings of the distinct items users engaged with in each window: a shift in
+    what they look at, in the encoder's semantic space. Distinct items, not events: the
+    same popular items in both windows make the two sides identical, not separable."""
+    import numpy as np
+
+    from ecom_assets.ml.drift import embedding_drift
+    from ecom_assets.warehouse import table_exists
+
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, "ml.item_embeddings"):
+            context.log.info("ml.item_embeddings not materialised: no embedding drift report")
+            return None
+        # Sampled in the database: a window can hold millions of events.
+        vectors = {win: con.execute(_WINDOWED + f"""
+            SELECT x.embedding FROM (SELECT DISTINCT item_id FROM w WHERE w.win = '{win}') e
+            JOIN ml.item_embeddings x USING (item_id) USING SAMPLE reservoir(4000 ROWS) REPEATABLE ({int(config.seed)})""",
+                                    [config.reference_days, config.reference_days]).df()["embedding"]
+                   for win in ("reference", "current")}
+    vectors = {win: np.stack(v.to_numpy()).astype(np.float32) for win, v in vectors.items() if len(v)}
+    if len(vectors) < 2:
+        return None
+    window = f"engaged items: reference {len(vectors['reference']):,}, current {len(vectors['current']):,}"
+    return embedding_drift(vectors["reference"], vectors["current"], EMBEDDING_REPORT, window, seed=config.seed)
 
 
 def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame, config: DriftConfig) -> pd.DataFrame:

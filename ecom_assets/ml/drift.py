@@ -97,3 +97,34 @@ def data_quality(reference: pd.DataFrame, newest: pd.DataFrame, reference_days: 
     share = float(np.mean([r[5] for r in rows]))
     rows.append(["data_quality", "dataset", f"share of signals that fired (of {len(rows)})", share, 1 / len(rows), share > 0])
     return pd.DataFrame([r + [window] for r in rows], columns=SUMMARY_COLUMNS)
+
+
+EMBEDDING_DRIFT_THRESHOLD = 0.55  # Evidently's default for its classifier method (ROC AUC)
+
+
+def embedding_drift(reference: np.ndarray, current: np.ndarray, report: str, window: str, max_rows: int = 2000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Evidently's embedding drift (default method: a classifier trained to tell the two
+    windows' vectors apart; drifted when its ROC AUC exceeds 0.55) on up to `max_rows`
+    vectors per side. Summary rows: the embedding signal and the dataset verdict."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import EmbeddingsDrift
+
+    if len(reference) == 0 or len(current) == 0:
+        raise ValueError(f"{report}: nothing to compare (reference {len(reference)}, current {len(current)} vectors)")
+    rng = np.random.default_rng(seed)
+    ref = reference[rng.choice(len(reference), min(len(reference), max_rows), replace=False)]
+    cur = current[rng.choice(len(current), min(len(current), max_rows), replace=False)]
+    columns = [f"e{i}" for i in range(ref.shape[1])]
+    definition = DataDefinition(embeddings={report: columns}, numerical_columns=columns)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        snapshot = Report([EmbeddingsDrift(embeddings_name=report)]).run(
+            Dataset.from_pandas(pd.DataFrame(cur, columns=columns), data_definition=definition),
+            Dataset.from_pandas(pd.DataFrame(ref, columns=columns), data_definition=definition))
+    score = float(snapshot.dict()["metrics"][0]["value"])
+    drifted = score > EMBEDDING_DRIFT_THRESHOLD
+    method = "classifier ROC AUC telling the windows apart (Evidently embeddings drift)"
+    return pd.DataFrame([[report, "embedding", method, score, EMBEDDING_DRIFT_THRESHOLD, drifted, window],
+                         [report, "dataset", method, score, EMBEDDING_DRIFT_THRESHOLD, drifted, window]],
+                        columns=SUMMARY_COLUMNS)
