@@ -99,7 +99,9 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     drift = warehouse.query("SELECT report, round(score, 3) AS share_drifted, drifted FROM monitoring.drift_summary "
                             "WHERE signal = 'dataset' AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary)")
     log("\nDrift (share of drifted columns per report):\n" + drift.to_string(index=False))
-    request = retrain_on_drift_or_growth(build_sensor_context(instance=instance or DagsterInstance.ephemeral(),
+    # A fresh instance for the decision: the demo rebuilds the same shop (same cutoff), and a
+    # retraining recorded by an earlier demo run must not count as this one's.
+    request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
                                                               resources={"warehouse": warehouse}))
     if not isinstance(request, RunRequest):
         log(f"retrain sensor: skipped ({request.skip_message})")

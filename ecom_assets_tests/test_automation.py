@@ -10,7 +10,7 @@ import pandas as pd
 from dagster import (AssetKey, AssetMaterialization, DagsterInstance, DagsterRun, DagsterRunStatus, RunRequest,
                      SkipReason, build_sensor_context, evaluate_automation_conditions)
 
-from ecom_assets.assets.automation import RETRAIN_TAG, TRAINED, retrain_on_drift_or_growth
+from ecom_assets.assets.automation import CUTOFF_TAG, RETRAIN_TAG, TRAINED, retrain_on_drift_or_growth
 from ecom_assets.definitions import defs
 from ecom_assets_tests.conftest import make_resources
 
@@ -70,9 +70,14 @@ def test_the_retrain_sensor_reacts_to_drift_after_training_and_never_runs_twice(
     con.execute("INSERT INTO monitoring.drift_summary SELECT * FROM _d")
     con.close()
     request = evaluate()
-    assert isinstance(request, RunRequest) and request.tags[RETRAIN_TAG] == "true"
+    assert isinstance(request, RunRequest) and request.tags[RETRAIN_TAG] == "true" and request.tags[CUTOFF_TAG]
     assert "drift since the last training: events (80% of columns)" in request.tags["ecom/reason"]
-    instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id="a" * 36, status=DagsterRunStatus.STARTED,
-                                tags={RETRAIN_TAG: "true"}))
+    running = DagsterRun(job_name="__ASSET_JOB", run_id="a" * 36, status=DagsterRunStatus.STARTED, tags=request.tags)
+    instance.add_run(running)
     busy = evaluate()
     assert isinstance(busy, SkipReason) and "still in progress" in busy.skip_message
+    instance.delete_run(running.run_id)
+    instance.add_run(running.with_status(DagsterRunStatus.SUCCESS))
+    handled = evaluate()
+    assert isinstance(handled, SkipReason) and "already retrained for" in handled.skip_message, \
+        "drift against the same training window retrains once, not every time the report is refreshed"

@@ -10,9 +10,11 @@ Declarative automation (evaluated by the daemon under `dagster dev`):
 
 A sensor covers what a condition cannot see, reading the warehouse:
 - `retrain_on_drift_or_growth` requests the trained assets and their downstream when
-  the newest drift report (made after the last training) says a report drifted, or when
-  at least RETRAIN_MIN_NEW_EVENTS events were ingested since the last training; it skips
-  while a retraining run is queued or running, so retraining never runs twice at once.
+  the newest drift report (made after the last training) says a report drifted, once per
+  test cutoff (drift against the training window persists until new data moves the
+  cutoff), or when at least RETRAIN_MIN_NEW_EVENTS events were ingested since the last
+  training; it skips while a retraining run is queued or running, so retraining never
+  runs twice at once.
 
 `daily_events_schedule` (stopped by default) ingests yesterday's event partition and
 refreshes the dbt features every night.
@@ -43,6 +45,7 @@ TRAINED = [AssetKey(["ml", "product_text_encoder"]), AssetKey(["ml", "recommende
 MODEL_NAMES = ["product_text_encoder", "recommender", "ad_copy_generator"]
 WEEKLY_CRON = "0 4 * * 1"
 RETRAIN_TAG = "ecom/retrain"
+CUTOFF_TAG = "ecom/cutoff"  # the test cutoff a retraining ran at: drift triggers once per cutoff
 RETRAIN_MIN_NEW_EVENTS = int(os.environ.get("ECOM_RETRAIN_MIN_NEW_EVENTS", "100000"))
 IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 
@@ -69,11 +72,16 @@ def automation_condition_for(key: AssetKey, chain_keys: set[AssetKey]) -> Automa
     return None
 
 
-def retrain_decision(con, min_new_events: int) -> tuple[bool, str]:
-    """(retrain?, why) from the registry, the drift summary and the ingest ledger."""
+def retrain_decision(con, min_new_events: int, drift_handled_for: str | None = None) -> tuple[bool, str]:
+    """(retrain?, why) from the registry, the drift summary and the ingest ledger.
+
+    Drift compares the window after the test cutoff with the training window before it,
+    so it persists after a retraining on the same data: it triggers once per cutoff
+    (`drift_handled_for` is the cutoff a drift retraining already ran for)."""
     from ecom_assets.ml.registry import REGISTRY_TABLE
     from ecom_assets.warehouse import table_exists
 
+    handled = ""
     if not table_exists(con, REGISTRY_TABLE):
         return False, "no model trained yet: materialise the graph first"
     placeholders = ", ".join("?" for _ in MODEL_NAMES)
@@ -85,14 +93,17 @@ def retrain_decision(con, min_new_events: int) -> tuple[bool, str]:
             SELECT report, score FROM monitoring.drift_summary
             WHERE created_at = (SELECT max(created_at) FROM monitoring.drift_summary) AND created_at > ?
               AND signal = 'dataset' AND drifted ORDER BY report""", [last]).fetchall()
-        if drifted:
+        cutoff = str(con.execute("SELECT cutoff FROM marts.split_cutoff").fetchone()[0])
+        if drifted and cutoff != drift_handled_for:
             return True, "drift since the last training: " + ", ".join(f"{r} ({s:.0%} of columns)" for r, s in drifted)
+        if drifted:
+            handled = f"drift at cutoff {cutoff} already retrained for; "
     new_events = con.execute("SELECT coalesce(sum(rows_accepted), 0) FROM raw.ingest_ledger "
                              "WHERE target_table IN ('raw.events', 'raw.inbox_events') AND loaded_at > ?", [last]).fetchone()[0]
     if new_events >= min_new_events:
         return True, f"{new_events:,} new events since the last training (threshold {min_new_events:,})"
-    return False, f"no drift reported after the last training ({last:%Y-%m-%d %H:%M}); {new_events:,} new events " \
-                  f"(threshold {min_new_events:,})"
+    return False, handled or f"no drift reported after the last training ({last:%Y-%m-%d %H:%M}); " \
+        + f"{new_events:,} new events (threshold {min_new_events:,})"
 
 
 @sensor(name="retrain_on_drift_or_growth", minimum_interval_seconds=600, asset_selection=MODEL_CHAIN,
@@ -104,10 +115,14 @@ def retrain_on_drift_or_growth(context: SensorEvaluationContext, warehouse: Ware
     if in_flight:
         return SkipReason(f"retraining run {in_flight[0].run_id[:8]} is still in progress")
     with warehouse.connect(read_only=True) as con:
-        retrain, why = retrain_decision(con, RETRAIN_MIN_NEW_EVENTS)
+        cutoff = str(con.execute("SELECT cutoff FROM marts.split_cutoff").fetchone()[0])
+        done = context.instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.SUCCESS],
+                                                            tags={RETRAIN_TAG: "true", CUTOFF_TAG: cutoff}), limit=1)
+        retrain, why = retrain_decision(con, RETRAIN_MIN_NEW_EVENTS, drift_handled_for=cutoff if done else None)
     if not retrain:
         return SkipReason(why)
-    return RunRequest(run_key=f"retrain-{datetime.now(timezone.utc):%Y%m%dT%H%M}", tags={RETRAIN_TAG: "true", "ecom/reason": why[:200]})
+    return RunRequest(run_key=f"retrain-{datetime.now(timezone.utc):%Y%m%dT%H%M}",
+                      tags={RETRAIN_TAG: "true", CUTOFF_TAG: cutoff, "ecom/reason": why[:200]})
 
 
 def daily_events_schedule_for(raw_events, dbt_features):
