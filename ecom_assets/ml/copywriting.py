@@ -10,6 +10,7 @@ names the template and the slot.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ecom_assets.ml.copy_review import CHANNELS, review
-from ecom_assets.ml.generator import BOS, COPY, Sampling
+from ecom_assets.ml.generator import BOS, COPY
 
 SLOT = re.compile(r"\{([a-z_]+)\}")
 SLOTS = {"product_name", "brand", "category", "price", "original_price", "discount_percentage", "currency", "copy"}
@@ -206,7 +207,7 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start:start + batch_size]
         ids = decoder.generate([j[5] for j in chunk],
-                               Sampling(**{**sampling.__dict__, "seed": sampling.seed + start}))
+                               dataclasses.replace(sampling, seed=sampling.seed + start))
         texts += [decoder.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
         if (start // batch_size) % 20 == 0:
             log(f"generated {min(start + batch_size, len(jobs)):,} / {len(jobs):,} candidates")

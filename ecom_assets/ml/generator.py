@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ecom_assets.ml.devices import autocast_for, resolve_device
+
 BOS, EOS, PAD, COPY = "<|prompt|>", "<|endoftext|>", "<|pad|>", "<|copy|>"
 SPECIAL_TOKENS = [EOS, PAD, BOS, COPY]
 
@@ -87,20 +89,16 @@ def encode_examples(tokenizer, prompts: list[str], copies: list[str], max_length
     return ids, labels
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def perplexity(model, ids: np.ndarray, labels: np.ndarray, device: torch.device, batch_size: int = 64) -> float:
+    """exp(mean cross-entropy over labelled tokens). Padding sits after the text (right
+    padding, causal attention) and is never labelled, so it changes nothing."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(ids), batch_size):
         x = torch.from_numpy(ids[start:start + batch_size]).to(device)
         y = torch.from_numpy(labels[start:start + batch_size]).to(device)
-        logits = model(input_ids=x, attention_mask=(x != -1).long()).logits[:, :-1].float()
+        logits = model(input_ids=x).logits[:, :-1].float()
         target = y[:, 1:]
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100,
                                            reduction="sum")
@@ -119,7 +117,7 @@ def train_generator(train: tuple[list[str], list[str]], held_out: tuple[list[str
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    device = _device(config.device)
+    device = resolve_device(config.device)
     if base_checkpoint:
         tokenizer = AutoTokenizer.from_pretrained(base_checkpoint)
         tokenizer.add_special_tokens({"pad_token": PAD, "bos_token": BOS, "additional_special_tokens": [COPY]})
@@ -140,7 +138,7 @@ def train_generator(train: tuple[list[str], list[str]], held_out: tuple[list[str
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / max(config.warmup_steps, 1)) * max(0.05, 1 - s / max(config.steps, 1)))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = autocast_for(device)
     history, tokens, t0, step = [], 0, time.perf_counter(), 0
     for step in range(1, config.steps + 1):
         rows = rng.integers(0, len(x_train), config.batch_size)

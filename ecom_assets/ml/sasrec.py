@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn as nn
+
+from ecom_assets.ml.devices import autocast_for, resolve_device
 import torch.nn.functional as F
 
 from ecom_assets.ml.candidates import Strategy
@@ -88,23 +90,19 @@ class SASRec(Strategy):
     name: str = "sasrec"
     supports_early_stopping = True  # fit(..., validation=split)
 
-    def _device(self) -> torch.device:
-        if self.config.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.config.device)
 
     def fit(self, histories, n_items, validation=None, log=None):
         """`validation`: optional (Split) for early stopping on NDCG@10."""
         c = self.config
         torch.manual_seed(c.seed)
         rng = np.random.default_rng(c.seed)
-        self.n_items, self.device = n_items, self._device()
+        self.n_items, self.device = n_items, resolve_device(self.config.device)
         self.model = SASRecModule(n_items, c).to(self.device)
         opt = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         usable = [h for h in histories if len(h) >= 2]
         seqs = _left_pad(usable, c.max_len + 1)  # (N, T+1): inputs are [:, :-1], targets [:, 1:]
         inputs, targets = torch.from_numpy(seqs[:, :-1]), torch.from_numpy(seqs[:, 1:])
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
+        autocast = autocast_for(self.device)
         start, best, best_state, waited = time.perf_counter(), -1.0, None, 0
         self.history: list[dict] = []
         for epoch in range(1, c.epochs + 1):

@@ -39,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ecom_assets.ml.ann import NeighbourIndex
+from ecom_assets.ml.devices import autocast_for, resolve_device
 from ecom_assets.ml.evaluation import evaluate
 from ecom_assets.ml.sequences import Split
 from ecom_assets.ml.text_encoder import ResidualProjection, TorchEncoder
@@ -149,29 +151,12 @@ def _info_nce(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Ten
     return F.cross_entropy(logits, torch.arange(len(anchor), device=anchor.device))
 
 
-def _nearest(embeddings: np.ndarray, k: int, chunk: int = 4096) -> np.ndarray:
-    """(n, k) indices of each row's k most similar other rows (cosine)."""
-    k = min(k, len(embeddings) - 1)
-    out = np.empty((len(embeddings), max(k, 0)), dtype=np.int64)
-    for start in range(0, len(embeddings), chunk):
-        sims = embeddings[start:start + chunk] @ embeddings.T
-        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
-        out[start:start + len(sims)] = np.argpartition(-sims, k, axis=1)[:, :k] if k else out[start:start + len(sims)]
-    return out
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def finetune(encoder: TorchEncoder, texts: list[str], train_histories: list[np.ndarray], valid: Split,
              config: FinetuneConfig = FinetuneConfig(), log: Callable[[str], None] = print) -> FinetuneResult:
     """Fine-tune `encoder` (in place) on pairs from `train_histories`; texts[i] is item i."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    device = _device(config.device)
+    device = resolve_device(config.device)
     n_items = len(texts)
     pairs = mine_pairs(train_histories, config.pair_window)
     if config.objective == "next_item":
@@ -185,7 +170,7 @@ def finetune(encoder: TorchEncoder, texts: list[str], train_histories: list[np.n
     model = encoder.encoder.to(device)
     if model.head is None:
         model.head = ResidualProjection(encoder.dimension, config.head_hidden).to(device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = autocast_for(device)
 
     if config.mode == "head":
         cache = torch.from_numpy(encoder.encode(texts, pooled_only=True)).to(device)  # (n_items, d), frozen
@@ -217,7 +202,9 @@ def finetune(encoder: TorchEncoder, texts: list[str], train_histories: list[np.n
     zero_shot = validation_ndcg(zero_shot_embeddings, valid, config.seed)
     neighbours = None
     if config.hard_negatives > 0:  # items that read alike but were not taken together: the informative negatives
-        neighbours = torch.from_numpy(_nearest(zero_shot_embeddings, config.hard_pool)).to(device)
+        pool = min(config.hard_pool, n_items - 1)
+        _, nearest = NeighbourIndex().build(zero_shot_embeddings).search(zero_shot_embeddings, pool, exclude_self=True)
+        neighbours = torch.from_numpy(nearest).to(device)
     best, best_epoch, best_state, stale = zero_shot, 0, copy.deepcopy(trainable.state_dict()), 0
     history = [{"epoch": 0, "validation_ndcg_10": round(zero_shot, 5)}]
     log(f"fine-tune ({config.mode}, {config.objective}, {device.type}): {examples:,} examples, {n_items:,} items; "
