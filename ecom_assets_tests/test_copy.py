@@ -88,6 +88,20 @@ def tiny_generator():
                                            batch_size=16), log=lambda _: None)
 
 
+def test_a_saved_generator_rescores_held_out_lines_as_training_measured_them(tiny_generator, tmp_path):
+    from ecom_assets.ml.generator import BOS, COPY, checkpoint_perplexity
+
+    g = tiny_generator
+    g.model.save_pretrained(tmp_path)
+    g.tokenizer.save_pretrained(tmp_path)
+    prompts = [f"{BOS}lang=en | segment=s{i % 3} {COPY}" for i in range(0, 60, 10)] + \
+        [f"{BOS}lang=zh | segment=s{i % 3} {COPY}" for i in range(0, 60, 10)]
+    copies = ["Meet {product_name} - light and easy."] * 6 + ["{product_name}，轻盈舒适，限时{discount_percentage}%折扣！"] * 6
+    assert checkpoint_perplexity(tmp_path, prompts, copies, device="cpu") == pytest.approx(g.held_out_perplexity, rel=1e-4)
+    unseen = checkpoint_perplexity(tmp_path, prompts[:6], ["Something the corpus never said, at all."] * 6, device="cpu")
+    assert unseen > 10 * g.held_out_perplexity
+
+
 def test_the_generator_learns_the_corpus_and_onnx_greedy_matches_torch_with_and_without_cache(tiny_generator, tmp_path):
     from ecom_assets.ml.generator import BOS, COPY, OnnxDecoder, Sampling, export_decoder, torch_generate
 

@@ -185,6 +185,13 @@ def test_registry_promotes_retires_and_rejects(tmp_path):
     assert not rejected.promote and rejected.champion_version == "v2"
     assert champion(con, "rec")["version"] == "v2"
     assert history(con, "rec")["status"].tolist() == ["retired", "champion", "rejected"]
+    # The window moved and the champion, re-scored on the challenger's data, does worse there
+    # than it did at its training: the challenger is judged against that, not the old figure.
+    fair = register_and_gate(con, "rec", "v4", metrics={"NDCG@10": 0.04}, champion_rescored=("v2", 0.035), **args)
+    assert fair.promote and fair.basis == "same data" and fair.champion_recorded == 0.06
+    assert "on the same validation data" in fair.reason
+    stale = register_and_gate(con, "rec", "v5", metrics={"NDCG@10": 0.03}, champion_rescored=("v2", 0.01), **args)
+    assert not stale.promote and stale.basis == "recorded", "a re-score of a version no longer champion is ignored"
 
 
 def test_a_saved_blend_loads_back_and_scores_identically(tmp_path):

@@ -71,6 +71,8 @@ class GeneratorTrainConfig(Config):
     learning_rate: float = 2e-3
     max_seconds: float = 240.0
     gate_tolerance: float = 0.05
+    rescore_champion: bool = True
+    """Score the champion on this corpus's held-out lines too, so the gate compares like with like."""
     seed: int = 0
     device: str = "auto"
 
@@ -183,16 +185,36 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
                          "tokens_per_second": round(result.tokens_per_second), "history": result.history},
             "sha256": sha}
     (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
+    rescored = _rescore_champion(context, warehouse, held, config) if config.rescore_champion else None
     with warehouse.connect() as con:
         decision = register_and_gate(con, MODEL_NAME, version, params, metrics, str(folder), sha, GATE_METRIC,
-                                     config.gate_tolerance)
+                                     config.gate_tolerance, champion_rescored=rescored)
     context.log.info(f"{version}: {'promoted' if decision.promote else 'REJECTED'} ({decision.reason})")
     return MaterializeResult(metadata={
         "version": version, "path": MetadataValue.path(str(folder)), "sha256": sha, "promoted": decision.promote,
-        "gate": decision.reason, "held_out_perplexity": round(result.held_out_perplexity, 3),
+        "gate": decision.reason, "gate_basis": decision.basis, "held_out_perplexity": round(result.held_out_perplexity, 3),
         "train_perplexity": round(result.train_perplexity, 3), "parameters": params["parameters"], "steps": result.steps,
         "train_seconds": round(result.seconds, 1), "device": result.device,
         "model_card": MetadataValue.json(card)})
+
+
+def _rescore_champion(context, warehouse: WarehouseResource, held: pd.DataFrame, config) -> tuple[str, float] | None:
+    """(champion version, its inverse perplexity on this corpus's held-out lines)."""
+    from ecom_assets.ml.generator import checkpoint_perplexity
+    from ecom_assets.ml.registry import champion
+
+    with warehouse.connect(read_only=True) as con:
+        champ = champion(con, MODEL_NAME)
+    if champ is None or held.empty:
+        return None
+    try:
+        value = checkpoint_perplexity(champ["artifact_path"], held["prompt"].tolist(), held["copy"].tolist(), config.device)
+    except OSError as exc:
+        context.log.warning(f"champion {champ['version']} cannot be loaded ({exc}); the gate uses its recorded metric")
+        return None
+    context.log.info(f"champion {champ['version']} on this held-out corpus: perplexity {value:.3f} "
+                     f"(recorded at its training: {champ['metrics'].get('held_out_perplexity', float('nan')):.3f})")
+    return champ["version"], 1.0 / value
 
 
 def _champion(warehouse: WarehouseResource) -> tuple[dict, Path]:

@@ -54,6 +54,9 @@ class RecommenderConfig(Config):
     """Validation window just before the test cutoff, used to tune the blend and gate it."""
     gate_tolerance: float = 0.02
     """A challenger may be this much worse (relative validation NDCG@10) and still replace the champion."""
+    rescore_champion: bool = True
+    """Score the champion on this training's validation window too (when it was trained before that window), so the
+    gate compares like with like."""
     seed: int = 0
     als_factors: int = 32
     als_iterations: int = 15
@@ -100,6 +103,39 @@ def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) 
     return f"**{column} by strategy**\n\n" + "  \n".join(lines)
 
 
+def _rescore_champion(context, warehouse: WarehouseResource, shop: dict, config) -> tuple[str, float] | None:
+    """(champion version, its validation NDCG@10 on this training's validation window).
+
+    Same cutoff: the recorded figure is on this very window. Earlier cutoff: the champion
+    (refit on everything before its cutoff) is scored here only if that cutoff is before
+    this validation window, on the users and items it knows; an overlap would let it be
+    judged on data it was trained on, so the recorded figure stands."""
+    from ecom_assets.ml.recommend import validation_ndcg
+
+    with warehouse.connect(read_only=True) as con:
+        champ = champion(con, MODEL_NAME)
+    if champ is None:
+        return None
+    cutoff = np.datetime64(shop["cutoff"])
+    trained_until = champ["params"].get("test_cutoff")
+    if trained_until is not None and np.datetime64(trained_until) == cutoff:
+        return champ["version"], float(champ["metrics"][GATE_METRIC])
+    if trained_until is None or np.datetime64(trained_until) > cutoff - np.timedelta64(int(config.valid_days * 86_400), "s"):
+        context.log.info(f"champion {champ['version']} was trained on part of this validation window (or its cutoff is "
+                         "unknown): the gate uses its recorded metric")
+        return None
+    try:
+        model, extras = load_blend(Path(champ["artifact_path"]), expected_sha256=champ["sha256"])
+    except (OSError, ValueError) as exc:
+        context.log.warning(f"champion {champ['version']} cannot be loaded ({exc}); the gate uses its recorded metric")
+        return None
+    events = encode_events(shop["events"], pd.Index(extras["user_ids"]), pd.Index(extras["item_ids"]))
+    score, users = validation_ndcg(model, events, cutoff, config.valid_days, config.seed)
+    context.log.info(f"champion {champ['version']} on this validation window: NDCG@10 {score:.4f} over {users:,} users "
+                     f"(recorded at its training: {champ['metrics'].get(GATE_METRIC, float('nan')):.4f})")
+    return champ["version"], score
+
+
 @multi_asset(
     specs=[
         AssetSpec(["ml", "recommender"], deps=TRAIN_DEPS, group_name=GROUP, kinds={"python", "numpy"},
@@ -132,7 +168,8 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
     sha = save_blend(folder / "model.npz", result.model,
                      extras={"item_ids": items.to_numpy(dtype=str), "user_ids": users.to_numpy(dtype=str)})
     hybrid = result.metrics.set_index("strategy").loc["hybrid"].to_dict()
-    params = {**config.model_dump(), "weights": result.weights, "text_encoder_version": encoder_version}
+    params = {**config.model_dump(), "weights": result.weights, "text_encoder_version": encoder_version,
+              "test_cutoff": str(shop["cutoff"])}
     metrics = {GATE_METRIC: result.validation["NDCG@10"], "validation_users": result.validation["users"],
                "test_ndcg_10": hybrid.get("ndcg_10"), "test_recall_10": hybrid.get("recall_10")}
     card = {"name": MODEL_NAME, "version": version, "created_at": created.isoformat(), "params": params,
@@ -141,9 +178,10 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
     (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
 
     table = result.metrics.assign(model_version=version, created_at=created.replace(tzinfo=None))
+    rescored = _rescore_champion(context, warehouse, shop, config) if config.rescore_champion else None
     with warehouse.connect() as con:
         decision = register_and_gate(con, MODEL_NAME, version, params, metrics, str(folder / "model.npz"), sha,
-                                     GATE_METRIC, config.gate_tolerance)
+                                     GATE_METRIC, config.gate_tolerance, champion_rescored=rescored)
         con.execute("CREATE SCHEMA IF NOT EXISTS ml")
         con.execute("BEGIN TRANSACTION")
         con.register("_metrics", table)
@@ -154,7 +192,7 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
         asset_key=AssetKey(["ml", "recommender"]),
         metadata={"version": version, "path": MetadataValue.path(str(folder / "model.npz")), "sha256": sha,
                   "sasrec_epochs": result.tuning.get("sasrec_epochs") or 0,
-                  "promoted": decision.promote, "gate": decision.reason, "weights": MetadataValue.json(result.weights),
+                  "promoted": decision.promote, "gate": decision.reason, "gate_basis": decision.basis, "weights": MetadataValue.json(result.weights),
                   "validation_ndcg_10": round(result.validation["NDCG@10"], 4),
                   "validation_users": result.validation["users"]},
     )

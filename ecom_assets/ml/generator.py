@@ -107,6 +107,22 @@ def perplexity(model, ids: np.ndarray, labels: np.ndarray, device: torch.device,
     return math.exp(total / max(count, 1))
 
 
+def checkpoint_perplexity(folder: str | Path, prompts: list[str], copies: list[str], device: str = "auto") -> float:
+    """Perplexity of a saved generator (its own tokenizer) on (prompts, copies): how an
+    earlier model does on a later corpus's held-out lines. Per token of that model's
+    tokenizer; tokenizers trained on the same families split alike, so close enough to
+    compare versions, not to compare unrelated checkpoints."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder))
+    target = resolve_device(device)
+    model.to(target)
+    ids, labels = encode_examples(tokenizer, prompts, copies, max_length=model.config.n_positions)
+    width = max(int((ids != tokenizer.pad_token_id).sum(axis=1).max()), 2)
+    return perplexity(model, ids[:, :width], labels[:, :width], target)
+
+
 def train_generator(train: tuple[list[str], list[str]], held_out: tuple[list[str], list[str]],
                     config: GeneratorConfig = GeneratorConfig(), base_checkpoint: str | None = None,
                     log: Callable[[str], None] = print) -> TrainedGenerator:

@@ -121,6 +121,21 @@ def evaluate_lists(items: np.ndarray, relevant: list[set], groups: ItemGroups, p
     return out
 
 
+def validation_ndcg(model: Strategy, ev: EncodedEvents, cutoff: np.datetime64, valid_days: float,
+                    seed: int = 0) -> tuple[float, int]:
+    """(NDCG@10, users) of a fitted model on the validation window before `cutoff`, the
+    window and protocol `train_and_evaluate` tunes and gates on (history excluded): how a
+    model trained earlier would have done on this training's validation data."""
+    from ecom_assets.ml.evaluation import evaluate
+
+    valid_start = cutoff - np.timedelta64(int(valid_days * 86_400), "s")
+    histories, _ = histories_with_times(ev, valid_start)
+    split, _ = window_split(ev, histories, valid_start, cutoff)
+    if not len(split.targets):
+        return 0.0, 0
+    return float(evaluate(model, split, ks=(10,), seed=seed)["NDCG@10"]), int(len(split.targets))
+
+
 def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGroups,
                        settings: RecommenderSettings) -> TrainResult:
     valid_start = cutoff - np.timedelta64(int(settings.valid_days * 86_400), "s")

@@ -35,20 +35,25 @@ class GateDecision:
     champion_version: str | None
     tolerance: float
     reason: str
+    basis: str = "recorded"
+    """"same data": the champion was re-scored on the challenger's validation data;
+    "recorded": its metric as recorded at its own training (possibly another window)."""
+    champion_recorded: float | None = None
 
 
 def gate(challenger: float, champion: float | None, tolerance: float, metric: str = "NDCG@10",
-         champion_version: str | None = None) -> GateDecision:
+         champion_version: str | None = None, basis: str = "recorded",
+         champion_recorded: float | None = None) -> GateDecision:
     """Promote unless the challenger is worse than the champion by more than `tolerance`
     (relative): a worse model never replaces a better one, noise within tolerance does."""
     if champion is None:
-        return GateDecision(True, metric, challenger, None, None, tolerance, "no champion yet")
+        return GateDecision(True, metric, challenger, None, None, tolerance, "no champion yet", basis, champion_recorded)
     floor = champion * (1.0 - tolerance)
-    if challenger >= floor:
-        return GateDecision(True, metric, challenger, champion, champion_version, tolerance,
-                            f"{metric} {challenger:.4f} >= {floor:.4f} (champion {champion:.4f} - {tolerance:.0%})")
-    return GateDecision(False, metric, challenger, champion, champion_version, tolerance,
-                        f"{metric} {challenger:.4f} < {floor:.4f} (champion {champion:.4f} - {tolerance:.0%})")
+    where = "on the same validation data" if basis == "same data" else "as recorded at its training"
+    verdict = ">=" if challenger >= floor else "<"
+    return GateDecision(challenger >= floor, metric, challenger, champion, champion_version, tolerance,
+                        f"{metric} {challenger:.4f} {verdict} {floor:.4f} (champion {champion:.4f} {where} - {tolerance:.0%})",
+                        basis, champion_recorded)
 
 
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
@@ -70,13 +75,21 @@ def champion(con: duckdb.DuckDBPyConnection, name: str) -> dict | None:
 
 
 def register_and_gate(con: duckdb.DuckDBPyConnection, name: str, version: str, params: dict, metrics: dict,
-                      artifact_path: str, sha256: str, metric: str, tolerance: float) -> GateDecision:
+                      artifact_path: str, sha256: str, metric: str, tolerance: float,
+                      champion_rescored: tuple[str, float] | None = None) -> GateDecision:
     """Record a new version and apply the gate, in one transaction: the version becomes
-    champion (the previous one retired) or is recorded as rejected with the numbers."""
+    champion (the previous one retired) or is recorded as rejected with the numbers.
+
+    `champion_rescored` = (champion version, its metric on the challenger's validation
+    data): once the data window moves, the metric recorded at the champion's training
+    was measured on other data and is not comparable (after a drift it flatters the
+    champion). Used when it names the current champion; else the recorded metric."""
     ensure_registry(con)
     current = champion(con, name)
-    decision = gate(float(metrics[metric]), None if current is None else float(current["metrics"][metric]),
-                    tolerance, metric, None if current is None else current["version"])
+    recorded = None if current is None else float(current["metrics"][metric])
+    same = current is not None and champion_rescored is not None and champion_rescored[0] == current["version"]
+    decision = gate(float(metrics[metric]), float(champion_rescored[1]) if same else recorded, tolerance, metric,
+                    None if current is None else current["version"], "same data" if same else "recorded", recorded)
     con.execute("BEGIN TRANSACTION")
     try:
         if decision.promote and current is not None:
