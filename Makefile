@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install prepare run drift-demo test test-all ui validate bench clean
+.PHONY: install prepare run run-quick test test-all ui validate bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -29,8 +29,8 @@ prepare: install
 run: prepare
 	$(PY) -m ecom_assets.cli run
 
-drift-demo: prepare
-	$(PY) -m ecom_assets.cli run --drift
+run-quick: prepare
+	$(PY) -m ecom_assets.cli run --no-drift
 
 test: prepare
 	$(PY) -m pytest -q

@@ -1,12 +1,19 @@
 """Command line: `prepare` parses the dbt project; `run` materialises the whole asset
 graph on the embedded defaults and says where the results are.
 
-    python -m ecom_assets.cli run [--users N --items N --days N --events-per-day N --seed N]
+    python -m ecom_assets.cli run [--users N --items N --days N --events-per-day N --seed N] [--no-drift]
+
+On the demo shop `run` tells the self-retraining story: the graph is built on all but
+the newest week; then the newest week arrives with the shop's tastes shifted (the drift
+knob), the drift checks on the feature tables fail, the retrain sensor is evaluated as
+the daemon would and the model chain it requests is run: new versions, gated, served,
+with prediction drift against the baseline. `--no-drift` builds once on every day.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -48,18 +55,19 @@ def _stages(partitions: list[str]) -> list[tuple[str, list, dict]]:
 
 def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None = None,
                  log: Callable[[str], None] = print, log_level: str = "WARNING",
-                 op_config: dict[str, dict] | None = None, stages: tuple[str, ...] = DEMO_STAGES) -> dict[str, dict]:
+                 op_config: dict[str, dict] | None = None, stages: tuple[str, ...] = DEMO_STAGES,
+                 partitions: list[str] | None = None) -> dict[str, dict]:
     """Materialise every asset of the demo graph, stage by stage, with checks.
 
-    Event partitions form one single-run backfill over the source's demo window; the
-    other stages are unpartitioned. `op_config` maps op names to their config (e.g.
+    Event partitions form one single-run backfill over `partitions` (default: the source's
+    whole demo window); the other stages are unpartitioned. `op_config` maps op names to their config (e.g.
     {"dbt_features": {"test_days": 1}}). Returns, per stage, its seconds and the numeric
     metadata of what it materialised (timings, row counts).
     """
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
 
     resources = resources or build_resources()
-    partitions = resources["source"].demo_partitions
+    partitions = partitions or resources["source"].demo_partitions
     report = {}
     for name, assets, tags in _stages(partitions):
         if name not in stages:
@@ -96,9 +104,8 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
 
     warehouse = resources["warehouse"]
-    drift = warehouse.query("SELECT report, round(score, 3) AS share_drifted, drifted FROM monitoring.drift_summary "
-                            "WHERE signal = 'dataset' AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary)")
-    log("\nDrift (share of drifted columns per report):\n" + drift.to_string(index=False))
+    log("\nDrift checks, newest report each (score: share of drifted columns; ROC AUC for embeddings):\n"
+        + newest_drift(warehouse).to_string(index=False))
     # A fresh instance for the decision: the demo rebuilds the same shop (same cutoff), and a
     # retraining recorded by an earlier demo run must not count as this one's.
     request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
@@ -111,9 +118,33 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     materialize([*ALL_ASSETS, *ALL_CHECKS], selection=retrain_on_drift_or_growth.asset_selection, resources=resources,
                 instance=instance, tags=request.tags, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    registry = warehouse.query("SELECT name, version, status FROM ml.model_registry ORDER BY name, created_at")
-    log(f"retrained in {time.perf_counter() - t0:.1f} s; ml.model_registry:\n" + registry.to_string(index=False))
+    registry = warehouse.query("""
+        SELECT name, version, status, json_extract_string(decision, '$.reason') AS gate FROM ml.model_registry
+        QUALIFY row_number() OVER (PARTITION BY name ORDER BY created_at DESC) <= 2 ORDER BY name, created_at""")
+    log(f"retrained in {time.perf_counter() - t0:.1f} s; ml.model_registry (two newest versions per model):\n"
+        + registry.to_string(index=False))
+    predictions = warehouse.query("""
+        SELECT report, signal, method, round(score, 4) AS score, threshold, drifted FROM monitoring.drift_summary
+        WHERE report IN ('predictions', 'ad_copy') AND signal != 'dataset'
+          AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary WHERE report = 'predictions')""")
+    log("\nPrediction drift, what is served now vs before the retraining:\n" + predictions.to_string(index=False))
     return True
+
+
+def _forget_days(warehouse, days: list[str]) -> None:
+    """The demo replays its newest week after the baseline: event partitions of that week
+    left by an earlier demo run must not be in the baseline."""
+    from ecom_assets.warehouse import drop_partitions
+
+    with warehouse.connect() as con:
+        drop_partitions(con, "raw.events", days)
+
+
+def newest_drift(warehouse) -> "pd.DataFrame":
+    return warehouse.query("""
+        SELECT report, round(score, 3) AS score, drifted, created_at FROM monitoring.drift_summary s
+        WHERE signal = 'dataset' AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary t
+                                                   WHERE t.report = s.report) ORDER BY report""")
 
 
 def _summary(warehouse_path) -> str:
@@ -148,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dataset-path", help="for --source s3rec|recbole, e.g. ../shared/data/amazon-beauty/Beauty.txt")
     run.add_argument("--test-days", type=int, help="temporal test window (default 7; 1 for public datasets)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step and dbt logs")
-    run.add_argument("--drift", action="store_true",
-                     help="the drift scenario: the demo shop's tastes shift from the first test day on; after the "
-                          "drift report, the retrain sensor is evaluated and its request run (new versions, gated)")
+    run.add_argument("--no-drift", action="store_true",
+                     help="build once on every day of the demo shop, without the drift-and-retrain scenario")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
@@ -158,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # Root logging at WARNING before any library configures it (one, imported mid-run, sets
+    # INFO and repeats every Dagster step message in the demo's output).
+    logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     from ecom_assets.definitions import build_resources
     from ecom_assets.resources import ShopDataSource
@@ -165,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     knobs = {k: v for k, v in dict(n_users=args.users, n_items=args.items, n_days=args.days,
                                    events_per_day=args.events_per_day, seed=args.seed, kind=args.source,
                                    dataset_path=args.dataset_path).items() if v is not None}
-    if args.drift:
-        partitions = ShopDataSource(**knobs).demo_partitions
-        knobs.update(drift_date=partitions[-(args.test_days or 7)], drift_strength=1.0)
+    drift_scenario = not args.no_drift and (args.source or "synthetic") == "synthetic"
+    if drift_scenario:
+        week = ShopDataSource(**knobs).demo_partitions[-(args.test_days or 7):]
+        knobs.update(drift_date=week[0], drift_strength=1.0)
     resources = build_resources(source=ShopDataSource(**knobs))
     public = args.source in ("s3rec", "recbole")
     test_days = args.test_days or (1 if public else None)
@@ -180,9 +214,18 @@ def main(argv: list[str] | None = None) -> int:
               f"x ~{src.events_per_day:,} events (seed {src.seed})")
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     t0 = time.perf_counter()
-    run_pipeline(resources, instance=instance, log_level="DEBUG" if args.verbose else "WARNING", op_config=op_config)
-    if args.drift:
+    log_level = "DEBUG" if args.verbose else "WARNING"
+    if drift_scenario:
+        days = src.demo_partitions
+        _forget_days(resources["warehouse"], week)
+        print(f"Baseline: {days[0]} .. {days[-len(week) - 1]}")
+        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=days[:-len(week)])
+        print(f"New week arrives: {week[0]} .. {week[-1]} (the shop's tastes shift: drift knob on)")
+        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=week,
+                     stages=("events", "features"))
         retrain_on_drift(resources, instance)
+    else:
+        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config)
     warehouse = resources["warehouse"].resolved_path
     print(f"\nDone in {time.perf_counter() - t0:.1f} s. Warehouse: {warehouse}\n{_summary(warehouse)}")
     print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ "

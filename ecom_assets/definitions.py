@@ -15,7 +15,7 @@ from ecom_assets.assets.copy import copy_assets, copy_checks
 from ecom_assets.assets.features import dbt_features
 from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks, raw_events
-from ecom_assets.assets.monitoring import monitoring_assets, monitoring_jobs, monitoring_sensors
+from ecom_assets.assets.monitoring import monitoring_assets, monitoring_checks, monitoring_jobs, monitoring_sensors
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.text import text_assets, text_checks
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
@@ -57,7 +57,7 @@ def _with_automation(spec: AssetSpec) -> AssetSpec:
 
 
 ALL_ASSETS = list(map_asset_specs(lambda s: _with_automation(_with_policy(s)), _ASSETS))
-ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks]
+ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks, *monitoring_checks]
 
 defs = Definitions(
     assets=ALL_ASSETS,

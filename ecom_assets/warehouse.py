@@ -158,6 +158,30 @@ def write_loads(con: duckdb.DuckDBPyConnection, loads: list[Load], replace_table
         raise
 
 
+def drop_partitions(con: duckdb.DuckDBPyConnection, table: str, partition_keys: list[str]) -> int:
+    """Remove the loads of `table` for these partitions (rows, quarantined rows, ledger
+    entries) in one transaction, so the accounting still balances; returns rows removed."""
+    keys = list(partition_keys)
+    if not keys or not table_exists(con, table) or not table_exists(con, LEDGER_TABLE):
+        return 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        loads = [r[0] for r in con.execute(f"SELECT load_id FROM {LEDGER_TABLE} WHERE target_table = ? AND partition_key IN "
+                                           f"({', '.join('?' for _ in keys)})", [table, *keys]).fetchall()]
+        removed = 0
+        if loads:
+            marks = ", ".join("?" for _ in loads)
+            removed = con.execute(f"SELECT count(*) FROM {table} WHERE _load_id IN ({marks})", loads).fetchone()[0]
+            con.execute(f"DELETE FROM {table} WHERE _load_id IN ({marks})", loads)
+            con.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE load_id IN ({marks})", loads)
+            con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE load_id IN ({marks})", loads)
+        con.execute("COMMIT")
+        return int(removed)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def accounting_mismatches(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     """Ledger entries of `table` whose counts do not balance: read != accepted + quarantined,
     or whose recorded counts differ from the rows actually stored."""

@@ -1,6 +1,7 @@
 """Monitoring: Evidently drift summaries that flag a shifted window and not a steady
-one, the synthetic shop's drift knob showing up in the feature drift checks, the
-rollback job restoring the previous champion, and failed runs recorded as alerts."""
+one, the synthetic shop's drift knob failing the drift checks on the feature tables and
+retraining the models, prediction drift between serving snapshots, the rollback job
+restoring the previous champion, and failed runs recorded as alerts."""
 
 import json
 import shutil
@@ -11,9 +12,9 @@ import pandas as pd
 import pytest
 from dagster import AssetSelection, DagsterInstance, build_run_status_sensor_context, materialize
 
-from ecom_assets.assets.monitoring import feature_drift, run_failure_alerts
+from ecom_assets.assets.monitoring import run_failure_alerts
 from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
-from ecom_assets.ml.drift import data_quality, drift_report, embedding_drift
+from ecom_assets.ml.drift import data_quality, drift_report, embedding_drift, share_change
 from ecom_assets_tests.conftest import make_resources, query
 
 
@@ -52,26 +53,34 @@ def test_data_quality_flags_volume_missing_values_and_unseen_categories():
     assert "refund" in bad.loc["new_values:event_type", "method"] and bad.loc["dataset", "drifted"]
 
 
-def test_drift_in_the_shop_fails_the_drift_check_and_retrains_through_the_gates(tmp_path):
-    """The demo shop's drift knob turned on from the first test day: the events report
-    drifts, the retrain sensor asks for the model chain, new versions are trained, gated
-    and registered, and the drift summary and registry show it all."""
+def test_a_drifted_week_fails_the_drift_checks_and_retrains_through_the_gates(tmp_path):
+    """The demo shop built on two weeks, every model trained; then a third week arrives
+    with the shop's tastes shifted (the drift knob): the drift check on the events table
+    fails, the retrain sensor asks for the model chain, new versions are trained, gated
+    and registered, prediction drift compares the new serving tables with the baseline,
+    and the drift summary and registry show it all."""
     from dagster import RunRequest, build_sensor_context
 
     from ecom_assets.assets.automation import retrain_on_drift_or_growth
-    from ecom_assets.cli import DEMO_STAGES, run_pipeline
+    from ecom_assets.cli import run_pipeline
 
     res = make_resources(tmp_path, n_days=21, drift_date="2026-10-15", drift_strength=1.0)
+    days = res["source"].demo_partitions
+    assert days[14] == "2026-10-15"
     tiny = {"ml__product_text_encoder": {"epochs": 3}, "recommender": {"sasrec_seconds": 0.0},
             "ml__ad_copy_generator": {"steps": 60}, "serving__ad_copy": {"variants": 1, "max_products": 20}}
-    baseline = tuple(s for s in DEMO_STAGES if s != "monitoring")
-    run_pipeline(res, log=lambda _: None, op_config=tiny, stages=baseline)  # every model trained once
-    checks = {e.check_name: e for e in materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(feature_drift),
-                                                   resources=res).get_asset_check_evaluations()}
-    assert not checks["events_stable"].passed
-    drifted = query(res, "SELECT signal FROM monitoring.drift_summary WHERE report = 'events' AND drifted")["signal"]
-    assert "category" in set(drifted)
-    assert len(list((tmp_path / "reports").glob("events_drift_*.html"))) == 1
+    run_pipeline(res, log=lambda _: None, op_config=tiny, partitions=days[:14])  # baseline: every model trained once
+    quiet = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
+                                                            resources={"warehouse": res["warehouse"]}))
+    assert not isinstance(quiet, RunRequest), "no drift reported after the baseline training"
+
+    warnings = []
+    run_pipeline(res, log=warnings.append, stages=("events", "features"), partitions=days[14:])  # the drifted week
+    assert any("staging/stg_events:stable_against_training_window did not pass" in w for w in warnings), warnings
+    drifted = query(res, "SELECT signal FROM monitoring.drift_summary WHERE report = 'events' AND drifted "
+                         "AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary WHERE report = 'events')")
+    assert "category" in set(drifted["signal"])
+    assert len(list((tmp_path / "reports").glob("events_drift_*.html"))) == 2  # the baseline's and the new week's
 
     request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
                                                               resources={"warehouse": res["warehouse"]}))
@@ -84,9 +93,51 @@ def test_drift_in_the_shop_fails_the_drift_check_and_retrains_through_the_gates(
         versions = registry[registry["name"] == name]
         assert len(versions) == 2, f"{name} retrained once"
         assert {"champion"} <= set(versions["status"]) and set(versions["status"]) <= {"champion", "retired", "rejected"}
-        assert "no champion yet" not in json.loads(versions["decision"].iloc[-1])["reason"], "the gate compared the two"
+        decision = json.loads(versions["decision"].iloc[-1])
+        assert "no champion yet" not in decision["reason"], "the gate compared the two"
+        assert decision["basis"] == "same data", f"{name}: the champion was re-scored on the challenger's validation data"
     gates = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_challenger_gate"]
     assert len(gates) == 3
+    snapshots = query(res, "SELECT count(DISTINCT snapshot_at) AS n FROM monitoring.recommendation_snapshots")["n"][0]
+    assert snapshots == 2, "the retraining's serving tables were compared with the baseline's"
+    assert {"score", "category"} <= set(query(res, "SELECT signal FROM monitoring.drift_summary WHERE report = 'predictions'")["signal"])
+
+
+def _prediction_checks(res) -> dict:
+    from ecom_assets.assets.monitoring import prediction_drift
+
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(prediction_drift), resources=res)
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_prediction_drift_is_quiet_on_the_same_predictions_and_flags_shifted_ones(built, tmp_path):
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    res = make_resources(tmp_path)
+    steady = _prediction_checks(res)  # against the snapshot the build took
+    assert set(steady) == {"recommendation_scores_stable", "recommended_category_mix_stable", "ad_copy_rejection_share_stable"}
+    assert all(c.passed for c in steady.values()), {n: c.description for n, c in steady.items()}
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    top = con.execute("SELECT category_l2 FROM marts.item_features GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    con.execute("""UPDATE serving.recommendations SET score = score * 3 + 1,
+                   item_id = (SELECT min(item_id) FROM marts.item_features WHERE category_l2 = ?)""", [top])
+    con.execute("UPDATE serving.ad_copy SET passed = false WHERE variant = 0")
+    con.close()
+    shifted = _prediction_checks(res)
+    assert not any(c.passed for c in shifted.values()), {n: c.description for n, c in shifted.items()}
+    summary = query(res, "SELECT report, signal, drifted FROM monitoring.drift_summary WHERE report IN ('predictions', 'ad_copy') "
+                         "AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary)")
+    assert summary["drifted"].all() and set(summary["signal"]) == {"score", "category", "rejected_share", "dataset"}
+    assert query(res, "SELECT count(DISTINCT snapshot_at) AS n FROM monitoring.ad_copy_snapshots")["n"][0] == 3
+
+
+def test_share_change_flags_a_moved_rate_either_way():
+    assert not share_change(20, 1000, 30, 1000, "r", "s", 0.05, "w").set_index("signal").loc["s", "drifted"]
+    up = share_change(20, 1000, 90, 1000, "r", "s", 0.05, "w").set_index("signal")
+    down = share_change(90, 1000, 20, 1000, "r", "s", 0.05, "w").set_index("signal")
+    assert up.loc["s", "drifted"] and down.loc["s", "drifted"] and up.loc["s", "score"] == pytest.approx(0.07)
+    with pytest.raises(ValueError, match="nothing to compare"):
+        share_change(0, 0, 1, 10, "r", "s", 0.05, "w")
 
 
 def test_rollback_restores_the_previous_champion_and_serving_follows_it(built, tmp_path):

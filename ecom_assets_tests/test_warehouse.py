@@ -5,7 +5,7 @@ import pytest
 
 from ecom_assets.schema import SCHEMAS
 from ecom_assets.validation import validate
-from ecom_assets.warehouse import Load, accounting_mismatches, connect, write_loads
+from ecom_assets.warehouse import Load, accounting_mismatches, connect, drop_partitions, write_loads
 
 
 def _load(load_id, n, start=0, bad=0):
@@ -24,6 +24,19 @@ def test_reloading_a_load_replaces_it_and_leaves_others(tmp_path):
         assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 1
         assert con.execute("SELECT count(*) FROM raw.ingest_ledger").fetchone()[0] == 2
         assert accounting_mismatches(con, "raw.products").empty
+
+
+def test_dropping_partitions_removes_their_loads_and_keeps_the_accounting_balanced(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        loads = [_load("day1", 5, bad=1), _load("day2", 3, start=10, bad=1), _load("day3", 2, start=20)]
+        for load, day in zip(loads, ["2026-10-01", "2026-10-02", "2026-10-03"]):
+            load.partition_key = day
+        write_loads(con, loads)
+        assert drop_partitions(con, "raw.products", ["2026-10-02", "2026-10-03", "2026-12-31"]) == 2 + 2
+        assert con.execute("SELECT load_id FROM raw.ingest_ledger").fetchall() == [("day1",)]
+        assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 1
+        assert accounting_mismatches(con, "raw.products").empty
+        assert drop_partitions(con, "raw.nothing_here", ["2026-10-01"]) == 0
 
 
 def test_a_failing_load_leaves_the_last_good_data(tmp_path):

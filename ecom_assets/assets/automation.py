@@ -10,9 +10,10 @@ Declarative automation (evaluated by the daemon under `dagster dev`):
 
 A sensor covers what a condition cannot see, reading the warehouse:
 - `retrain_on_drift_or_growth` requests the trained assets and their downstream when
-  the newest drift report (made after the last training) says a report drifted, once per
-  test cutoff (drift against the training window persists until new data moves the
-  cutoff), or when at least RETRAIN_MIN_NEW_EVENTS events were ingested since the last
+  a drift check on the feature tables (events, user and item window features, engaged
+  items' embeddings) failed after the last training (its newest report in
+  monitoring.drift_summary drifted), once per test cutoff (drift against the training
+  window persists until new data moves the cutoff), or when at least RETRAIN_MIN_NEW_EVENTS events were ingested since the last
   training; it skips while a retraining run is queued or running, so retraining never
   runs twice at once.
 
@@ -39,6 +40,7 @@ from dagster import (
     sensor,
 )
 
+from ecom_assets.assets.monitoring import BEHAVIOUR_REPORTS, EMBEDDING_REPORT
 from ecom_assets.resources import WarehouseResource
 
 TRAINED = [AssetKey(["ml", "product_text_encoder"]), AssetKey(["ml", "recommender"]), AssetKey(["ml", "ad_copy_generator"])]
@@ -72,6 +74,10 @@ def automation_condition_for(key: AssetKey, chain_keys: set[AssetKey]) -> Automa
     return None
 
 
+def _verdict(report: str, score: float) -> str:
+    return f"{report} (ROC AUC {score:.2f})" if report == EMBEDDING_REPORT else f"{report} ({score:.0%} of columns)"
+
+
 def retrain_decision(con, min_new_events: int, drift_handled_for: str | None = None) -> tuple[bool, str]:
     """(retrain?, why) from the registry, the drift summary and the ingest ledger.
 
@@ -89,13 +95,16 @@ def retrain_decision(con, min_new_events: int, drift_handled_for: str | None = N
     if last is None:
         return False, "no model trained yet: materialise the graph first"
     if table_exists(con, "monitoring.drift_summary"):
-        drifted = con.execute("""
-            SELECT report, score FROM monitoring.drift_summary
-            WHERE created_at = (SELECT max(created_at) FROM monitoring.drift_summary) AND created_at > ?
-              AND signal = 'dataset' AND drifted ORDER BY report""", [last]).fetchall()
+        # Each report's newest verdict, if it came after the last training.
+        reports = ", ".join(f"'{r}'" for r in BEHAVIOUR_REPORTS)
+        drifted = con.execute(f"""
+            WITH newest AS (SELECT report, max(created_at) AS at FROM monitoring.drift_summary
+                            WHERE report IN ({reports}) GROUP BY report)
+            SELECT s.report, s.score FROM monitoring.drift_summary s JOIN newest n ON s.report = n.report AND s.created_at = n.at
+            WHERE s.signal = 'dataset' AND s.drifted AND s.created_at > ? ORDER BY s.report""", [last]).fetchall()
         cutoff = str(con.execute("SELECT cutoff FROM marts.split_cutoff").fetchone()[0])
         if drifted and cutoff != drift_handled_for:
-            return True, "drift since the last training: " + ", ".join(f"{r} ({s:.0%} of columns)" for r, s in drifted)
+            return True, "drift since the last training: " + ", ".join(_verdict(r, s) for r, s in drifted)
         if drifted:
             handled = f"drift at cutoff {cutoff} already retrained for; "
     new_events = con.execute("SELECT coalesce(sum(rows_accepted), 0) FROM raw.ingest_ledger "
@@ -108,8 +117,8 @@ def retrain_decision(con, min_new_events: int, drift_handled_for: str | None = N
 
 @sensor(name="retrain_on_drift_or_growth", minimum_interval_seconds=600, asset_selection=MODEL_CHAIN,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Requests the trained assets and everything downstream when the newest drift report (after the "
-                    "last training) drifted or enough new events arrived; never while a retraining run is in flight.")
+        description="Requests the trained assets and everything downstream when a drift check on the feature tables "
+                    "failed after the last training or enough new events arrived; never while a retraining run is in flight.")
 def retrain_on_drift_or_growth(context: SensorEvaluationContext, warehouse: WarehouseResource):
     in_flight = context.instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS, tags={RETRAIN_TAG: "true"}), limit=1)
     if in_flight:

@@ -1,11 +1,28 @@
-"""Monitoring group: drift of the shop's behaviour and features, failures, rollback.
+"""Monitoring group: drift of the shop, of the features and of the predictions; failures; rollback.
 
-    monitoring/feature_drift   Evidently reports (HTML beside the warehouse, linked in the
-                               metadata) for events, per-user and per-item window features:
-                               the current window (from the test cutoff on) against the
-                               training window before it; one row per column and report in
-                               monitoring.drift_summary (kept as history). Checks warn when
-                               a report's share of drifted columns reaches its threshold.
+Drift checks sit on the tables they judge, so the UI shows them there and they run
+whenever those tables are refreshed (the dbt run, the daily job, a retraining):
+
+    staging/stg_events    stable_against_training_window   events (type, category, price,
+                                                            quantity, hour): current window
+                                                            (from the test cutoff on) vs an
+                                                            equally long training window
+                          newest_day_quality               volume, missing values, unseen
+                                                            categories of the newest day
+    marts/user_features   stable_against_training_window   per-user window features
+    marts/item_features   stable_against_training_window   per-item window features
+    ml/item_embeddings    engaged_items_stable             Evidently embedding drift of the
+                                                            items engaged with in each window
+
+    monitoring/prediction_drift   a snapshot of what is served (recommendation scores and
+                                  their categories, ad-copy rejections) kept as history and
+                                  compared with the previous snapshot; warning checks per
+                                  signal.
+
+Every report is an Evidently HTML file beside the warehouse (linked from the check or
+materialisation) and rows in monitoring.drift_summary (report, signal, method, score,
+threshold, drifted, window, created_at), kept as history; the retrain sensor reads it.
+
     run_failure_alerts         a run-failure sensor: every failed run lands in monitoring.alerts
     rollback_model             a job: the previous champion of a named model serves again
 """
@@ -15,6 +32,8 @@ from datetime import datetime, timezone
 
 import pandas as pd
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -22,13 +41,14 @@ from dagster import (
     AssetKey,
     Config,
     DefaultSensorStatus,
-    Failure,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
     RunFailureSensorContext,
     asset,
+    asset_check,
     job,
+    multi_asset_check,
     op,
     run_failure_sensor,
 )
@@ -38,9 +58,22 @@ from ecom_assets.resources import WarehouseResource
 
 GROUP = "monitoring"
 POOL = "warehouse"
-DRIFT_KEY = AssetKey(["monitoring", "feature_drift"])
-REPORTS = ("events", "user_features", "item_features")
+EVENTS_KEY = AssetKey(["staging", "stg_events"])
+CUTOFF_KEY = AssetKey(["marts", "split_cutoff"])
+ITEM_FEATURES_KEY = AssetKey(["marts", "item_features"])
+USER_FEATURES_KEY = AssetKey(["marts", "user_features"])
+ITEM_EMBEDDINGS_KEY = AssetKey(["ml", "item_embeddings"])
+PREDICTION_DRIFT_KEY = AssetKey(["monitoring", "prediction_drift"])
+WINDOW_CHECK = "stable_against_training_window"
+QUALITY_CHECK = "newest_day_quality"
+EMBEDDING_CHECK = "engaged_items_stable"
+# Report name -> the table its window drift check sits on.
+REPORT_TABLES = {"events": EVENTS_KEY, "user_features": USER_FEATURES_KEY, "item_features": ITEM_FEATURES_KEY}
 EMBEDDING_REPORT = "engaged_item_embeddings"
+QUALITY_REPORT = "data_quality"
+# Reports whose drift means the models learnt from a shop that has moved on (the retrain
+# sensor's trigger); data quality and prediction drift inform, they do not retrain.
+BEHAVIOUR_REPORTS = (*REPORT_TABLES, EMBEDDING_REPORT)
 
 # Reference: the `?` days before the test cutoff (0: as long as the current window, so
 # that per-user and per-item counts compare like with like); current: from the cutoff on.
@@ -71,6 +104,8 @@ SQL = {
                avg(price) AS mean_price
         FROM w WHERE win IS NOT NULL GROUP BY win, item_id""",
 }
+SUMMARY_DDL = """CREATE TABLE IF NOT EXISTS monitoring.drift_summary (report VARCHAR, signal VARCHAR, method VARCHAR,
+                 score DOUBLE, threshold DOUBLE, drifted BOOLEAN, "window" VARCHAR, created_at TIMESTAMP)"""
 
 
 class DriftConfig(Config):
@@ -82,101 +117,135 @@ class DriftConfig(Config):
     seed: int = 0
 
 
-@asset(key=DRIFT_KEY, deps=[AssetKey(["staging", "stg_events"]), AssetKey(["marts", "split_cutoff"]),
-                            AssetKey(["marts", "item_features"]), AssetKey(["marts", "user_features"])],
-       group_name=GROUP, kinds={"evidently", "duckdb"}, pool=POOL,
-       check_specs=[*(AssetCheckSpec(f"{r}_stable", asset=DRIFT_KEY, blocking=False,
-                                     description=f"Warns when the {r} report's share of drifted columns reaches the threshold")
-                      for r in REPORTS),
-                    AssetCheckSpec(f"{EMBEDDING_REPORT}_stable", asset=DRIFT_KEY, blocking=False,
-                                   description="Warns when the product-text embeddings of what users engage with in the "
-                                               "current window can be told apart from the reference window's"),
-                    AssetCheckSpec("data_quality_stable", asset=DRIFT_KEY, blocking=False,
-                                   description="Warns when the newest event day's volume, missing values or unseen "
-                                               "categories depart from the reference window")],
-       description="Evidently drift reports (events, per-user and per-item window features: current window vs the "
-                   "training window) with one summary row per column in monitoring.drift_summary.")
-def feature_drift(context: AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource) -> MaterializeResult:
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def append_drift_summary(warehouse: WarehouseResource, rows: list[pd.DataFrame], created: datetime) -> None:
+    if not rows:
+        return
+    table = pd.concat(rows, ignore_index=True).assign(created_at=created)
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+        con.execute(SUMMARY_DDL)
+        con.register("_drift", table)
+        con.execute("INSERT INTO monitoring.drift_summary SELECT * FROM _drift")
+
+
+REPORTS_KEPT = 30  # HTML reports per report name (a few MB each; the summary table keeps the full history)
+
+
+def _report_path(warehouse: WarehouseResource, report: str, created: datetime):
+    folder = warehouse.resolved_path.parent / "reports"
+    for old in sorted(folder.glob(f"{report}_drift_*.html"))[:-(REPORTS_KEPT - 1)]:
+        old.unlink(missing_ok=True)
+    return folder / f"{report}_drift_{created:%Y%m%dT%H%M%S}.html"
+
+
+def _cannot_compare(key: AssetCheckKey, why: str) -> AssetCheckResult:
+    # Not passed: nothing was shown to be stable. A warning, so a young shop still builds.
+    return AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=False,
+                            severity=AssetCheckSeverity.WARN, description=f"cannot compare: {why}")
+
+
+@multi_asset_check(
+    name="feature_window_drift",
+    specs=[*(AssetCheckSpec(WINDOW_CHECK, asset=key, blocking=False,
+                            additional_deps=[k for k in (CUTOFF_KEY, EVENTS_KEY, ITEM_FEATURES_KEY) if k != key],
+                            description=f"Evidently data drift of the {report.replace('_', ' ')} (current window from the "
+                                        "test cutoff on vs an equally long training window before it); warns when the "
+                                        "share of drifted columns reaches the threshold")
+             for report, key in REPORT_TABLES.items()),
+           AssetCheckSpec(QUALITY_CHECK, asset=EVENTS_KEY, blocking=False, additional_deps=[CUTOFF_KEY, ITEM_FEATURES_KEY],
+                          description="Warns when the newest event day's volume, missing values or unseen categories "
+                                      "depart from the reference window")],
+    can_subset=True,
+    description="Drift of the behaviour features against the training window (Evidently), one report per table; "
+                "rows appended to monitoring.drift_summary, HTML reports linked.")
+def feature_window_drift(context: AssetCheckExecutionContext, config: DriftConfig, warehouse: WarehouseResource):
     from ecom_assets.ml.drift import drift_report
 
-    created = datetime.now(timezone.utc).replace(tzinfo=None)
-    folder = warehouse.resolved_path.parent / "reports"
-    summaries, links, checks = [], {}, []
+    created = _now()
+    selected = set(context.selected_asset_check_keys)
+    wanted = [r for r, key in REPORT_TABLES.items() if AssetCheckKey(key, WINDOW_CHECK) in selected]
+    quality_key = AssetCheckKey(EVENTS_KEY, QUALITY_CHECK)
     with warehouse.connect(read_only=True) as con:
-        frames = {r: con.execute(SQL[r], [config.reference_days, config.reference_days]).df() for r in REPORTS}
-    for report, frame in frames.items():
+        frames = {r: con.execute(SQL[r], [config.reference_days, config.reference_days]).df()
+                  for r in {*wanted, *(["events"] if quality_key in selected else [])}}
+    summaries = []
+    for report in wanted:
+        key = AssetCheckKey(REPORT_TABLES[report], WINDOW_CHECK)
+        frame = frames[report]
         reference, current = frame[frame["win"] == "reference"].drop(columns="win"), frame[frame["win"] == "current"].drop(columns="win")
         if reference.empty or current.empty:
-            raise Failure(f"{report}: an empty window (reference {len(reference)} rows, current {len(current)} rows); "
-                          "is there data on both sides of marts.split_cutoff?")
-        html = folder / f"{report}_drift_{created:%Y%m%dT%H%M%S}.html"
+            yield _cannot_compare(key, f"reference window {len(reference)} rows, current window {len(current)} rows; "
+                                       "is there data on both sides of marts.split_cutoff?")
+            continue
+        html = _report_path(warehouse, report, created)
         window = (f"reference: {config.reference_days or 'as many'} days before the cutoff ({len(reference):,} rows); "
                   f"current: from the cutoff ({len(current):,} rows)")
         summary = drift_report(reference, current, report, window, html, config.drift_share, config.max_rows, config.seed)
         summaries.append(summary)
-        links[report] = MetadataValue.path(str(html))
         verdict = summary[summary["signal"] == "dataset"].iloc[0]
-        drifted_columns = summary[(summary["signal"] != "dataset") & summary["drifted"]]["signal"].tolist()
-        checks.append(AssetCheckResult(
-            check_name=f"{report}_stable", passed=not bool(verdict["drifted"]), severity=AssetCheckSeverity.WARN,
-            description=f"{verdict['score']:.0%} of columns drifted (threshold {config.drift_share:.0%})",
-            metadata={"drifted_columns": MetadataValue.json(drifted_columns), "share": float(verdict["score"]),
-                      "report": MetadataValue.path(str(html))}))
-    embedding_summary = _engaged_embedding_drift(context, warehouse, config)
-    if embedding_summary is not None:
-        summaries.append(embedding_summary)
-        verdict = embedding_summary.iloc[-1]
-        checks.append(AssetCheckResult(
-            check_name=f"{EMBEDDING_REPORT}_stable", passed=not bool(verdict["drifted"]), severity=AssetCheckSeverity.WARN,
-            description=f"ROC AUC {verdict['score']:.3f} (threshold {verdict['threshold']})",
-            metadata={"roc_auc": float(verdict["score"])}))
-    quality = _newest_day_quality(warehouse, frames["events"], config)
-    summaries.append(quality)
-    fired = quality[(quality["signal"] != "dataset") & quality["drifted"]]
-    checks.append(AssetCheckResult(
-        check_name="data_quality_stable", passed=fired.empty, severity=AssetCheckSeverity.WARN,
-        description="newest day as expected" if fired.empty else "; ".join(f"{s} ({m})" for s, m in zip(fired["signal"], fired["method"])),
-        metadata={"signals": MetadataValue.md(quality.drop(columns=["report", "window"]).round(4).to_markdown(index=False))}))
-    table = pd.concat(summaries, ignore_index=True).assign(created_at=created)
-    with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-        con.execute("""CREATE TABLE IF NOT EXISTS monitoring.drift_summary (report VARCHAR, signal VARCHAR, method VARCHAR,
-                       score DOUBLE, threshold DOUBLE, drifted BOOLEAN, "window" VARCHAR, created_at TIMESTAMP)""")
-        con.register("_drift", table)
-        con.execute("INSERT INTO monitoring.drift_summary SELECT * FROM _drift")
-    drifted = table[table["drifted"] & (table["signal"] != "dataset")]
-    return MaterializeResult(
-        metadata={"dagster/row_count": len(table), "reports": MetadataValue.json({k: v.value for k, v in links.items()}),
-                  **{f"{r}_report": link for r, link in links.items()},
-                  "drifted_columns": counts_table(drifted["report"].value_counts(), "report", "drifted columns"),
-                  "summary": MetadataValue.md(table.drop(columns=["window", "created_at"]).round(4).to_markdown(index=False))},
-        check_results=checks)
+        columns = summary[summary["signal"] != "dataset"]
+        yield AssetCheckResult(
+            asset_key=key.asset_key, check_name=key.name, passed=not bool(verdict["drifted"]), severity=AssetCheckSeverity.WARN,
+            description=f"{report}: {verdict['score']:.0%} of columns drifted (threshold {config.drift_share:.0%})",
+            metadata={"share_drifted": float(verdict["score"]), "report": MetadataValue.path(str(html)),
+                      "drifted_columns": MetadataValue.json(columns[columns["drifted"]]["signal"].tolist()),
+                      "columns": MetadataValue.md(columns[["signal", "method", "score", "threshold", "drifted"]]
+                                                  .round(4).to_markdown(index=False)),
+                      "window": window})
+    if quality_key in selected:
+        events = frames["events"]
+        if (events["win"] == "reference").any():
+            quality = _newest_day_quality(warehouse, events, config)
+            summaries.append(quality)
+            fired = quality[(quality["signal"] != "dataset") & quality["drifted"]]
+            yield AssetCheckResult(
+                asset_key=EVENTS_KEY, check_name=QUALITY_CHECK, passed=fired.empty, severity=AssetCheckSeverity.WARN,
+                description="newest day as expected" if fired.empty
+                else "; ".join(f"{s} ({m})" for s, m in zip(fired["signal"], fired["method"])),
+                metadata={"signals": MetadataValue.md(quality.drop(columns=["report", "window"]).round(4).to_markdown(index=False)),
+                          "window": quality["window"].iloc[0]})
+        else:
+            yield _cannot_compare(quality_key, "no reference window before marts.split_cutoff")
+    append_drift_summary(warehouse, summaries, created)
 
 
-def _engaged_embedding_drift(context, warehouse: WarehouseResource, config: DriftConfig) -> pd.DataFrame | None:
+@asset_check(asset=ITEM_EMBEDDINGS_KEY, name=EMBEDDING_CHECK, blocking=False,
+             additional_deps=[EVENTS_KEY, CUTOFF_KEY, ITEM_FEATURES_KEY],
+             description="Evidently embedding drift: warns when the product-text embeddings of what users engage with in "
+                         "the current window can be told apart from the reference window's (classifier ROC AUC)")
+def engaged_items_stable(context: AssetCheckExecutionContext, config: DriftConfig,
+                         warehouse: WarehouseResource) -> AssetCheckResult:
     """Text embeddings of the distinct items users engaged with in each window: a shift in
     what they look at, in the encoder's semantic space. Distinct items, not events: the
     same popular items in both windows make the two sides identical, not separable."""
     import numpy as np
 
     from ecom_assets.ml.drift import embedding_drift
-    from ecom_assets.warehouse import table_exists
 
+    created = _now()
     with warehouse.connect(read_only=True) as con:
-        if not table_exists(con, "ml.item_embeddings"):
-            context.log.info("ml.item_embeddings not materialised: no embedding drift report")
-            return None
         # Sampled in the database: a window can hold millions of events.
         vectors = {win: con.execute(_WINDOWED + f"""
             SELECT x.embedding FROM (SELECT DISTINCT item_id FROM w WHERE w.win = '{win}') e
             JOIN ml.item_embeddings x USING (item_id) USING SAMPLE reservoir(4000 ROWS) REPEATABLE ({int(config.seed)})""",
                                     [config.reference_days, config.reference_days]).df()["embedding"]
                    for win in ("reference", "current")}
-    vectors = {win: np.stack(v.to_numpy()).astype(np.float32) for win, v in vectors.items() if len(v)}
-    if len(vectors) < 2:
-        return None
-    window = f"engaged items: reference {len(vectors['reference']):,}, current {len(vectors['current']):,}"
-    return embedding_drift(vectors["reference"], vectors["current"], EMBEDDING_REPORT, window, seed=config.seed)
+    sizes = {win: len(v) for win, v in vectors.items()}
+    if min(sizes.values()) == 0:
+        return _cannot_compare(AssetCheckKey(ITEM_EMBEDDINGS_KEY, EMBEDDING_CHECK),
+                               f"engaged items with embeddings: reference {sizes['reference']}, current {sizes['current']}")
+    arrays = {win: np.stack(v.to_numpy()).astype(np.float32) for win, v in vectors.items()}
+    window = f"engaged items: reference {sizes['reference']:,}, current {sizes['current']:,}"
+    summary = embedding_drift(arrays["reference"], arrays["current"], EMBEDDING_REPORT, window, seed=config.seed)
+    append_drift_summary(warehouse, [summary], created)
+    verdict = summary.iloc[-1]
+    return AssetCheckResult(passed=not bool(verdict["drifted"]), severity=AssetCheckSeverity.WARN,
+                            description=f"ROC AUC {verdict['score']:.3f} (threshold {verdict['threshold']})",
+                            metadata={"roc_auc": float(verdict["score"]), "window": window})
 
 
 def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame, config: DriftConfig) -> pd.DataFrame:
@@ -193,6 +262,122 @@ def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame, conf
     reference = events[events["win"] == "reference"].drop(columns="win")
     return data_quality(reference, newest, days, f"newest day ({len(newest):,} rows) vs reference ({len(reference):,} rows, "
                                                  f"{days} days)")
+
+
+class PredictionDriftConfig(Config):
+    max_rows: int = 20_000
+    """Recommendation rows kept per snapshot (seeded reservoir sample)."""
+    keep_snapshots: int = 30
+    """Snapshots kept as history; older ones are deleted."""
+    max_rejection_change: float = 0.05
+    """The ad-copy check warns when the rejected share moved by more than this (absolute) since the previous snapshot."""
+    seed: int = 0
+
+
+PREDICTION_CHECKS = {"score": "recommendation_scores_stable", "category": "recommended_category_mix_stable",
+                     "rejected_share": "ad_copy_rejection_share_stable"}
+SNAPSHOT_DDL = ["""CREATE TABLE IF NOT EXISTS monitoring.recommendation_snapshots (snapshot_at TIMESTAMP, model_version VARCHAR,
+                   score DOUBLE, "rank" BIGINT, category VARCHAR)""",
+                """CREATE TABLE IF NOT EXISTS monitoring.ad_copy_snapshots (snapshot_at TIMESTAMP, generator_version VARCHAR,
+                   "language" VARCHAR, candidates BIGINT, rejected BIGINT)"""]
+
+
+@asset(key=PREDICTION_DRIFT_KEY, deps=[AssetKey(["serving", "recommendations"]), AssetKey(["serving", "ad_copy"]), ITEM_FEATURES_KEY],
+       group_name=GROUP, kinds={"evidently", "duckdb"}, pool=POOL,
+       check_specs=[AssetCheckSpec(PREDICTION_CHECKS["score"], asset=PREDICTION_DRIFT_KEY, blocking=False,
+                                   description="Warns when the distribution of served recommendation scores drifted from "
+                                               "the previous snapshot (Evidently)"),
+                    AssetCheckSpec(PREDICTION_CHECKS["category"], asset=PREDICTION_DRIFT_KEY, blocking=False,
+                                   description="Warns when the category mix of what is recommended drifted from the "
+                                               "previous snapshot (Evidently)"),
+                    AssetCheckSpec(PREDICTION_CHECKS["rejected_share"], asset=PREDICTION_DRIFT_KEY, blocking=False,
+                                   description="Warns when the share of ad-copy candidates rejected by the review moved by "
+                                               "more than max_rejection_change since the previous snapshot")],
+       description="Prediction drift: a snapshot of what is served (recommendation scores and the categories recommended, "
+                   "ad-copy rejections) appended to monitoring.recommendation_snapshots / ad_copy_snapshots and compared "
+                   "with the previous snapshot; rows in monitoring.drift_summary.")
+def prediction_drift(context: AssetExecutionContext, config: PredictionDriftConfig,
+                     warehouse: WarehouseResource) -> MaterializeResult:
+    from ecom_assets.ml.drift import drift_report, share_change
+    from ecom_assets.warehouse import table_exists
+
+    created = _now()
+    with warehouse.connect(read_only=True) as con:
+        recs = con.execute(f"""
+            SELECT r.model_version, r.score, r."rank", coalesce(i.category_l2, 'unknown') AS category
+            FROM serving.recommendations r LEFT JOIN marts.item_features i USING (item_id)
+            USING SAMPLE reservoir({int(config.max_rows)} ROWS) REPEATABLE ({int(config.seed)})""").df()
+        copy = con.execute("""SELECT any_value(generator_version) AS generator_version, "language", count(*) AS candidates,
+                                     count(*) FILTER (WHERE NOT passed) AS rejected
+                              FROM serving.ad_copy GROUP BY "language" ORDER BY "language" """).df()             if table_exists(con, "serving.ad_copy") else pd.DataFrame(columns=["generator_version", "language", "candidates", "rejected"])
+        previous_at = con.execute("SELECT max(snapshot_at) FROM monitoring.recommendation_snapshots").fetchone()[0]             if table_exists(con, "monitoring.recommendation_snapshots") else None
+        previous = con.execute("SELECT * FROM monitoring.recommendation_snapshots WHERE snapshot_at = ?", [previous_at]).df()             if previous_at else None
+        previous_copy = con.execute("SELECT * FROM monitoring.ad_copy_snapshots WHERE snapshot_at = "
+                                    "(SELECT max(snapshot_at) FROM monitoring.ad_copy_snapshots)").df()             if table_exists(con, "monitoring.ad_copy_snapshots") else None
+    if recs.empty:
+        raise ValueError("serving.recommendations is empty: nothing to snapshot")
+    versions = ", ".join(sorted(recs["model_version"].unique()))
+    summaries, checks, links = [], [], {}
+    if previous is None or previous.empty:
+        for name in PREDICTION_CHECKS.values():
+            checks.append(AssetCheckResult(check_name=name, passed=True, severity=AssetCheckSeverity.WARN,
+                                           description="first snapshot: the baseline later snapshots are compared with"))
+    else:
+        window = (f"previous snapshot {previous_at:%Y-%m-%d %H:%M:%S} (recommender {', '.join(sorted(previous['model_version'].unique()))}, "
+                  f"{len(previous):,} rows) vs now (recommender {versions}, {len(recs):,} rows)")
+        html = _report_path(warehouse, "predictions", created)
+        summary = drift_report(previous[["score", "category"]], recs[["score", "category"]], "predictions", window, html,
+                               drift_share=0.5, max_rows=config.max_rows, seed=config.seed)
+        summaries.append(summary)
+        links["predictions_report"] = MetadataValue.path(str(html))
+        by_signal = summary.set_index("signal")
+        for signal in ("score", "category"):
+            row = by_signal.loc[signal]
+            checks.append(AssetCheckResult(
+                check_name=PREDICTION_CHECKS[signal], passed=not bool(row["drifted"]), severity=AssetCheckSeverity.WARN,
+                description=f"{row['method']} {row['score']:.4f} (threshold {row['threshold']})",
+                metadata={"score": float(row["score"]), "report": MetadataValue.path(str(html)), "window": window}))
+        if previous_copy is not None and not previous_copy.empty and not copy.empty:
+            rejection = share_change(int(previous_copy["rejected"].sum()), int(previous_copy["candidates"].sum()),
+                                     int(copy["rejected"].sum()), int(copy["candidates"].sum()), "ad_copy", "rejected_share",
+                                     config.max_rejection_change,
+                                     f"previous snapshot (generator {', '.join(sorted(previous_copy['generator_version'].unique()))}) "
+                                     f"vs now (generator {', '.join(sorted(copy['generator_version'].unique()))})")
+            summaries.append(rejection)
+            row = rejection.iloc[0]
+            checks.append(AssetCheckResult(
+                check_name=PREDICTION_CHECKS["rejected_share"], passed=not bool(row["drifted"]), severity=AssetCheckSeverity.WARN,
+                description=f"rejected share moved by {row['score']:+.1%} (threshold {row['threshold']:.0%})",
+                metadata={"change": float(row["score"])}))
+        else:
+            checks.append(AssetCheckResult(check_name=PREDICTION_CHECKS["rejected_share"], passed=True,
+                                           severity=AssetCheckSeverity.WARN,
+                                           description="no ad copy in this or the previous snapshot: nothing to compare"))
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+        for ddl in SNAPSHOT_DDL:
+            con.execute(ddl)
+        con.register("_recs", recs.assign(snapshot_at=created))
+        con.execute('INSERT INTO monitoring.recommendation_snapshots SELECT snapshot_at, model_version, score, "rank", category FROM _recs')
+        if not copy.empty:
+            con.register("_copy", copy.assign(snapshot_at=created))
+            con.execute('INSERT INTO monitoring.ad_copy_snapshots SELECT snapshot_at, generator_version, "language", '
+                        'candidates, rejected FROM _copy')
+        for table in ("recommendation_snapshots", "ad_copy_snapshots"):
+            con.execute(f"""DELETE FROM monitoring.{table} WHERE snapshot_at NOT IN (SELECT DISTINCT snapshot_at
+                            FROM monitoring.{table} ORDER BY snapshot_at DESC LIMIT {int(config.keep_snapshots)})""")
+    append_drift_summary(warehouse, summaries, created)
+    table = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    shares = (copy.assign(rejected_share=copy["rejected"] / copy["candidates"]) if not copy.empty else copy)
+    return MaterializeResult(
+        metadata={"dagster/row_count": len(recs), "recommender_versions": versions,
+                  "previous_snapshot": str(previous_at) if previous_at else "none (first snapshot)",
+                  "category_mix": counts_table(recs["category"].value_counts().head(10), "category", "recommended rows"),
+                  "ad_copy_rejections": MetadataValue.md(shares.round(4).to_markdown(index=False) if not copy.empty else "no ad copy"),
+                  **links,
+                  **({"summary": MetadataValue.md(table.drop(columns=["window"]).round(4).to_markdown(index=False))}
+                     if not table.empty else {})},
+        check_results=checks)
 
 
 ALERTS_DDL = """CREATE TABLE IF NOT EXISTS monitoring.alerts (created_at TIMESTAMP, kind VARCHAR, job_name VARCHAR,
@@ -239,6 +424,7 @@ def rollback_model():
     restore_previous_champion()
 
 
-monitoring_assets = [feature_drift]
+monitoring_assets = [prediction_drift]
+monitoring_checks = [feature_window_drift, engaged_items_stable]
 monitoring_sensors = [run_failure_alerts]
 monitoring_jobs = [rollback_model]

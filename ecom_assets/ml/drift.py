@@ -128,3 +128,18 @@ def embedding_drift(reference: np.ndarray, current: np.ndarray, report: str, win
     return pd.DataFrame([[report, "embedding", method, score, EMBEDDING_DRIFT_THRESHOLD, drifted, window],
                          [report, "dataset", method, score, EMBEDDING_DRIFT_THRESHOLD, drifted, window]],
                         columns=SUMMARY_COLUMNS)
+
+
+def share_change(reference_hits: int, reference_total: int, current_hits: int, current_total: int, report: str,
+                 signal: str, max_change: float, window: str) -> pd.DataFrame:
+    """Summary rows for a rate that should hold steady (e.g. the share of ad copy the
+    review rejects): drifted when it moved by more than `max_change` (absolute) either
+    way. A signal row and the dataset verdict; the score is the signed change."""
+    if reference_total <= 0 or current_total <= 0:
+        raise ValueError(f"{report}: nothing to compare (reference {reference_total}, current {current_total} rows)")
+    before, now = reference_hits / reference_total, current_hits / current_total
+    change = now - before
+    method = f"share now minus share before ({now:.2%} vs {before:.2%})"
+    drifted = abs(change) > max_change
+    return pd.DataFrame([[report, signal, method, change, max_change, drifted, window],
+                         [report, "dataset", method, change, max_change, drifted, window]], columns=SUMMARY_COLUMNS)
