@@ -103,13 +103,17 @@ def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) 
     return f"**{column} by strategy**\n\n" + "  \n".join(lines)
 
 
+AT_CUTOFF_FILE = "model_at_cutoff.npz"
+
+
 def _rescore_champion(context, warehouse: WarehouseResource, shop: dict, config) -> tuple[str, float] | None:
     """(champion version, its validation NDCG@10 on this training's validation window).
 
-    Same cutoff: the recorded figure is on this very window. Earlier cutoff: the champion
-    (refit on everything before its cutoff) is scored here only if that cutoff is before
-    this validation window, on the users and items it knows; an overlap would let it be
-    judged on data it was trained on, so the recorded figure stands."""
+    Same cutoff: the recorded figure is on this very window. Otherwise the champion's
+    serving model cannot be scored here (it is refit on every event, this window
+    included); its twin fit only up to its own test cutoff (saved beside it) can, when
+    that cutoff is before this window: the champion as it stood then, on the users and
+    items it knows. Else the recorded figure stands."""
     from ecom_assets.ml.recommend import validation_ndcg
 
     with warehouse.connect(read_only=True) as con:
@@ -120,19 +124,22 @@ def _rescore_champion(context, warehouse: WarehouseResource, shop: dict, config)
     trained_until = champ["params"].get("test_cutoff")
     if trained_until is not None and np.datetime64(trained_until) == cutoff:
         return champ["version"], float(champ["metrics"][GATE_METRIC])
-    if trained_until is None or np.datetime64(trained_until) > cutoff - np.timedelta64(int(config.valid_days * 86_400), "s"):
-        context.log.info(f"champion {champ['version']} was trained on part of this validation window (or its cutoff is "
-                         "unknown): the gate uses its recorded metric")
+    at_cutoff = Path(champ["artifact_path"]).parent / AT_CUTOFF_FILE
+    valid_start = cutoff - np.timedelta64(int(config.valid_days * 86_400), "s")
+    if trained_until is None or np.datetime64(trained_until) > valid_start or not at_cutoff.exists():
+        context.log.info(f"champion {champ['version']}: no model of it that is unseen by this validation window; "
+                         "the gate uses its recorded metric")
         return None
     try:
-        model, extras = load_blend(Path(champ["artifact_path"]), expected_sha256=champ["sha256"])
+        model, extras = load_blend(at_cutoff, expected_sha256=champ["params"].get("at_cutoff_sha256"))
     except (OSError, ValueError) as exc:
         context.log.warning(f"champion {champ['version']} cannot be loaded ({exc}); the gate uses its recorded metric")
         return None
     events = encode_events(shop["events"], pd.Index(extras["user_ids"]), pd.Index(extras["item_ids"]))
     score, users = validation_ndcg(model, events, cutoff, config.valid_days, config.seed)
-    context.log.info(f"champion {champ['version']} on this validation window: NDCG@10 {score:.4f} over {users:,} users "
-                     f"(recorded at its training: {champ['metrics'].get(GATE_METRIC, float('nan')):.4f})")
+    context.log.info(f"champion {champ['version']} (as fit to its cutoff {trained_until}) on this validation window: "
+                     f"NDCG@10 {score:.4f} over {users:,} users (recorded at its training: "
+                     f"{champ['metrics'].get(GATE_METRIC, float('nan')):.4f})")
     return champ["version"], score
 
 
@@ -165,16 +172,17 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
     created = datetime.now(timezone.utc)
     version = version_stamp(created, context.run_id)
     folder = model_store.version_dir(MODEL_NAME, version)
-    sha = save_blend(folder / "model.npz", result.model,
-                     extras={"item_ids": items.to_numpy(dtype=str), "user_ids": users.to_numpy(dtype=str)})
+    ids = {"item_ids": items.to_numpy(dtype=str), "user_ids": users.to_numpy(dtype=str)}
+    sha = save_blend(folder / "model.npz", result.model, extras=ids)
+    at_cutoff_sha = save_blend(folder / AT_CUTOFF_FILE, result.at_cutoff, extras=ids) if result.at_cutoff else None
     hybrid = result.metrics.set_index("strategy").loc["hybrid"].to_dict()
     params = {**config.model_dump(), "weights": result.weights, "text_encoder_version": encoder_version,
-              "test_cutoff": str(shop["cutoff"])}
+              "test_cutoff": str(shop["cutoff"]), "at_cutoff_sha256": at_cutoff_sha}
     metrics = {GATE_METRIC: result.validation["NDCG@10"], "validation_users": result.validation["users"],
                "test_ndcg_10": hybrid.get("ndcg_10"), "test_recall_10": hybrid.get("recall_10")}
     card = {"name": MODEL_NAME, "version": version, "created_at": created.isoformat(), "params": params,
             "metrics": metrics, "data": {"users": len(users), "items": len(items), "events": int(len(events.users)),
-                                         "test_cutoff": str(shop["cutoff"])}, "sha256": sha}
+                                         "test_cutoff": str(shop["cutoff"]), "at_cutoff_sha256": at_cutoff_sha}, "sha256": sha}
     (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
 
     table = result.metrics.assign(model_version=version, created_at=created.replace(tzinfo=None))

@@ -127,10 +127,14 @@ def _champion_folder(warehouse: WarehouseResource) -> tuple[dict, Path]:
     return champ, Path(champ["artifact_path"])
 
 
-def _rescore_champion(context, warehouse: WarehouseResource, texts: list[str], valid, cutoff, config) -> tuple[str, float] | None:
+def _rescore_champion(context, warehouse: WarehouseResource, texts: list[str], valid, cutoff, valid_start,
+                      config) -> tuple[str, float] | None:
     """(champion version, its validation NDCG@10 on this training's validation window).
-    The encoder trains only before its validation window, so a champion from an earlier
-    cutoff never saw this one; from the same cutoff, its recorded figure is on this window."""
+
+    Same cutoff: the recorded figure is on this very window. Otherwise the champion is
+    scored here only if it trained on nothing after this window's start (the encoder
+    trains before its own validation window); else it would be judged on data it learnt
+    from, and the recorded figure stands."""
     from ecom_assets.ml.registry import champion
     from ecom_assets.ml.text_encoder import EncoderLoadError, TorchEncoder
     from ecom_assets.ml.text_finetune import validation_ndcg
@@ -141,6 +145,11 @@ def _rescore_champion(context, warehouse: WarehouseResource, texts: list[str], v
         return None
     if champ["params"].get("test_cutoff") == str(cutoff):
         return champ["version"], float(champ["metrics"][GATE_METRIC])
+    trained_until = champ["params"].get("train_until")
+    if trained_until is None or np.datetime64(trained_until) > valid_start:
+        context.log.info(f"champion {champ['version']} trained on part of this validation window (or its training end is "
+                         "unknown): the gate uses its recorded metric")
+        return None
     try:
         previous = TorchEncoder.load(champ["artifact_path"], max_length=config.max_length)
     except EncoderLoadError as exc:
@@ -198,7 +207,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     metrics = {GATE_METRIC: result.best_ndcg, "zero_shot_validation_ndcg_10": result.zero_shot_ndcg,
                "relative_gain": gain, "validation_users": int(len(valid.targets)), "best_epoch": result.best_epoch}
     params = {**config.model_dump(), "base_model": config.base_model or "packaged all-MiniLM-L6-v2",
-              "test_cutoff": str(cutoff)}
+              "test_cutoff": str(cutoff), "train_until": str(valid_start)}
     card = {
         "name": MODEL_NAME, "version": version, "created_at": created.isoformat(),
         "base_model": config.base_model or default_base_model(), "language": config.language,
@@ -212,7 +221,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     }
     (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
     (folder / "README.md").write_text(_model_card_markdown(card))
-    rescored = _rescore_champion(context, warehouse, texts, valid, cutoff, config) if config.rescore_champion else None
+    rescored = _rescore_champion(context, warehouse, texts, valid, cutoff, valid_start, config) if config.rescore_champion else None
     with warehouse.connect() as con:
         decision = register_and_gate(con, MODEL_NAME, version, params, metrics, str(folder), sha, GATE_METRIC,
                                      config.gate_tolerance, champion_rescored=rescored)

@@ -99,6 +99,9 @@ class TrainResult:
     validation: dict[str, float]
     metrics: pd.DataFrame
     tuning: dict = field(default_factory=dict)
+    at_cutoff: Blend | None = None
+    """The same hybrid fit only on what came before the test cutoff: it has seen nothing
+    later, so a later training can score it on its own validation window (the gate)."""
 
 
 def evaluate_lists(items: np.ndarray, relevant: list[set], groups: ItemGroups, popularity: np.ndarray,
@@ -125,7 +128,9 @@ def validation_ndcg(model: Strategy, ev: EncodedEvents, cutoff: np.datetime64, v
                     seed: int = 0) -> tuple[float, int]:
     """(NDCG@10, users) of a fitted model on the validation window before `cutoff`, the
     window and protocol `train_and_evaluate` tunes and gates on (history excluded): how a
-    model trained earlier would have done on this training's validation data."""
+    model trained earlier would have done on this training's validation data. Meaningful
+    only for a model that saw nothing from that window (e.g. `TrainResult.at_cutoff` of an
+    earlier training, never its serving model, which is refit on every event)."""
     from ecom_assets.ml.evaluation import evaluate
 
     valid_start = cutoff - np.timedelta64(int(valid_days * 86_400), "s")
@@ -182,7 +187,7 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     # 3. The serving model: the hybrid refit on everything.
     all_histories, all_times = histories_with_times(ev)
     model = Blend(make_components(settings, sasrec_epochs), weights).fit(all_histories, ev.n_items, times=all_times)
-    return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs})
+    return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs}, at_cutoff=hybrid)
 
 
 def explanation_links(model: Blend, text_neighbours: int = 20):
