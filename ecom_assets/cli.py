@@ -131,13 +131,20 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     return True
 
 
-def _forget_days(warehouse, days: list[str]) -> None:
-    """The demo replays its newest week after the baseline: event partitions of that week
-    left by an earlier demo run must not be in the baseline."""
-    from ecom_assets.warehouse import drop_partitions
+def _reset_demo_window(warehouse, window: list[str], replay: list[str], table: str = "raw.events") -> None:
+    """The demo shop's event partitions are exactly its window: days an earlier demo run
+    with other knobs left outside it are removed, and so is the week the drift scenario
+    replays after the baseline (it must not be in the baseline)."""
+    from ecom_assets.warehouse import LEDGER_TABLE, drop_partitions, table_exists
 
     with warehouse.connect() as con:
-        drop_partitions(con, "raw.events", days)
+        if not table_exists(con, LEDGER_TABLE):
+            return
+        loaded = [r[0] for r in con.execute(f"SELECT DISTINCT partition_key FROM {LEDGER_TABLE} "
+                                            "WHERE target_table = ? AND partition_key IS NOT NULL", [table]).fetchall()]
+        stale = sorted((set(loaded) - set(window)) | (set(loaded) & set(replay)))
+        if stale:
+            drop_partitions(con, table, stale)
 
 
 def newest_drift(warehouse) -> "pd.DataFrame":
@@ -188,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    # Root logging at WARNING before any library configures it (one, imported mid-run, sets
-    # INFO and repeats every Dagster step message in the demo's output).
-    logging.basicConfig(level=logging.WARNING)
+    # A root handler that passes warnings only, installed before any library configures
+    # logging (one imported mid-run adds an unfiltered handler, which repeats every Dagster
+    # step message in the demo's output).
+    quiet = logging.StreamHandler()
+    quiet.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(quiet)
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     from ecom_assets.definitions import build_resources
     from ecom_assets.resources import ShopDataSource
@@ -215,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     t0 = time.perf_counter()
     log_level = "DEBUG" if args.verbose else "WARNING"
+    if (args.source or "synthetic") == "synthetic":
+        _reset_demo_window(resources["warehouse"], src.demo_partitions, week if drift_scenario else [])
     if drift_scenario:
         days = src.demo_partitions
-        _forget_days(resources["warehouse"], week)
         print(f"Baseline: {days[0]} .. {days[-len(week) - 1]}")
         run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=days[:-len(week)])
         print(f"New week arrives: {week[0]} .. {week[-1]} (the shop's tastes shift: drift knob on)")

@@ -81,3 +81,21 @@ def test_a_locked_warehouse_is_waited_for_then_reported(tmp_path):
         holder.wait()
     with connect(path, lock_timeout_s=5) as con:  # free again once the holder is gone
         assert con.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_the_demo_window_reset_drops_days_outside_it_and_the_replayed_week(tmp_path):
+    from ecom_assets.cli import _reset_demo_window
+    from ecom_assets.resources import WarehouseResource
+
+    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    days = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04"]
+    with warehouse.connect() as con:
+        loads = [_load(f"synthetic:events:{d}", 2, start=10 * i) for i, d in enumerate(days)]
+        for load, day in zip(loads, days):
+            load.partition_key = day
+        write_loads(con, loads)
+    _reset_demo_window(warehouse, window=days[:3], replay=days[2:3], table="raw.products")  # day 4 from an older, longer demo
+    with warehouse.connect(read_only=True) as con:
+        kept = con.execute("SELECT partition_key FROM raw.ingest_ledger ORDER BY 1").fetchall()
+        assert [k for (k,) in kept] == days[:2]
+        assert accounting_mismatches(con, "raw.products").empty
