@@ -13,6 +13,7 @@ with prediction drift against the baseline. `--no-drift` builds once on every da
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -74,10 +75,19 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
             continue
         t0 = time.perf_counter()
         ops = {a.op.name for a in assets}
-        result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(*assets), resources=resources,
-                             instance=instance, tags=tags,
-                             run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
-                                         "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}})
+        # dbt's own event lines go to stdout; below DEBUG they go to a log file beside the warehouse.
+        stdout_log = resources["warehouse"].resolved_path.parent / "logs" / f"{name}.log"
+        stdout_log.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(stdout_log, "w") as sink, contextlib.redirect_stdout(sink if log_level != "DEBUG" else sys.stdout):
+                result = materialize(
+                    [*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(*assets), resources=resources,
+                    instance=instance, tags=tags,
+                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
+                                "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}})
+        except Exception:
+            log(f"  stage {name} failed; its stdout (dbt's output included) is in {stdout_log}")
+            raise
         evaluations = result.get_asset_check_evaluations()
         failed = [e for e in evaluations if not e.passed and e.severity == AssetCheckSeverity.ERROR]
         for warning in (e for e in evaluations if not e.passed and e.severity != AssetCheckSeverity.ERROR):
