@@ -76,6 +76,18 @@ def test_the_corpus_keeps_fact_slots_and_holds_out_whole_products():
     assert not no_sale["copy"].str.contains("discount_percentage").any(), "no deal copy for products not on sale"
 
 
+def test_held_out_products_keep_their_side_as_the_catalogue_changes():
+    from ecom_assets.ml.copywriting import held_out_products
+
+    catalogue = [f"P{i}" for i in range(2000)]
+    held = held_out_products(catalogue, 0.1, seed=0)
+    assert 150 < len(held) < 250
+    grown = held_out_products(catalogue[500:] + [f"N{i}" for i in range(800)], 0.1, seed=0)
+    assert grown & set(catalogue) == held - set(catalogue[:500]), "a product never changes side"
+    assert held_out_products(catalogue, 0.1, seed=1) != held
+    assert len(held_out_products(["only"], 0.1, seed=0)) == 1
+
+
 @pytest.fixture(scope="module")
 def tiny_generator():
     from ecom_assets.ml.generator import COPY, BOS, GeneratorConfig, train_generator

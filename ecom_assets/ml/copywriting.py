@@ -11,6 +11,7 @@ names the template and the slot.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -174,10 +175,23 @@ def build_corpus(products: pd.DataFrame, segment_interests: dict[str, list[str]]
                                               row.get("brand") or "", on_sale),
                              "copy": copy})
     corpus = pd.DataFrame(rows)
-    items = corpus["item_id"].unique()
-    held = set(rng.choice(items, max(1, int(round(settings.held_out_share * len(items)))), replace=False))
+    held = held_out_products(corpus["item_id"].unique(), settings.held_out_share, settings.seed)
     corpus["split"] = np.where(corpus["item_id"].isin(held), "held_out", "train")
     return corpus
+
+
+def held_out_products(item_ids, share: float, seed: int) -> set:
+    """Products whose copy is held out: a keyed hash of each id below `share`, so a
+    product keeps its side as the catalogue grows or shrinks. A generator trained on an
+    earlier corpus then never saw a later corpus's held-out lines (same seed and share),
+    which is what lets the gate re-score the champion on them. At least one product."""
+    ids = [str(i) for i in item_ids]
+    if not ids:
+        return set()
+    u = np.array([int.from_bytes(hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest(), "big") / 2.0 ** 64
+                  for i in ids])
+    held = {i for i, x in zip(ids, u) if x < share}
+    return held or {ids[int(np.argmin(u))]}
 
 
 def score(text: str, language: str, interests: list[str], channel_range: tuple[int, int]) -> float:
