@@ -307,13 +307,19 @@ def prediction_drift(context: AssetExecutionContext, config: PredictionDriftConf
             SELECT r.model_version, r.score, r."rank", coalesce(i.category_l2, 'unknown') AS category
             FROM serving.recommendations r LEFT JOIN marts.item_features i USING (item_id)
             USING SAMPLE reservoir({int(config.max_rows)} ROWS) REPEATABLE ({int(config.seed)})""").df()
-        copy = con.execute("""SELECT any_value(generator_version) AS generator_version, "language", count(*) AS candidates,
-                                     count(*) FILTER (WHERE NOT passed) AS rejected
-                              FROM serving.ad_copy GROUP BY "language" ORDER BY "language" """).df()             if table_exists(con, "serving.ad_copy") else pd.DataFrame(columns=["generator_version", "language", "candidates", "rejected"])
-        previous_at = con.execute("SELECT max(snapshot_at) FROM monitoring.recommendation_snapshots").fetchone()[0]             if table_exists(con, "monitoring.recommendation_snapshots") else None
-        previous = con.execute("SELECT * FROM monitoring.recommendation_snapshots WHERE snapshot_at = ?", [previous_at]).df()             if previous_at else None
-        previous_copy = con.execute("SELECT * FROM monitoring.ad_copy_snapshots WHERE snapshot_at = "
-                                    "(SELECT max(snapshot_at) FROM monitoring.ad_copy_snapshots)").df()             if table_exists(con, "monitoring.ad_copy_snapshots") else None
+        copy = pd.DataFrame(columns=["generator_version", "language", "candidates", "rejected"])
+        if table_exists(con, "serving.ad_copy"):
+            copy = con.execute("""SELECT any_value(generator_version) AS generator_version, "language",
+                                         count(*) AS candidates, count(*) FILTER (WHERE NOT passed) AS rejected
+                                  FROM serving.ad_copy GROUP BY "language" ORDER BY "language" """).df()
+        previous_at, previous, previous_copy = None, None, None
+        if table_exists(con, "monitoring.recommendation_snapshots"):
+            previous_at = con.execute("SELECT max(snapshot_at) FROM monitoring.recommendation_snapshots").fetchone()[0]
+            previous = con.execute("SELECT * FROM monitoring.recommendation_snapshots WHERE snapshot_at = ?",
+                                   [previous_at]).df()
+        if table_exists(con, "monitoring.ad_copy_snapshots"):
+            previous_copy = con.execute("SELECT * FROM monitoring.ad_copy_snapshots WHERE snapshot_at = "
+                                        "(SELECT max(snapshot_at) FROM monitoring.ad_copy_snapshots)").df()
     if recs.empty:
         raise ValueError("serving.recommendations is empty: nothing to snapshot")
     versions = ", ".join(sorted(recs["model_version"].unique()))
