@@ -221,14 +221,16 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     }
     (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
     (folder / "README.md").write_text(_model_card_markdown(card))
-    rescored = _rescore_champion(context, warehouse, texts, valid, cutoff, valid_start, config) if config.rescore_champion else None
+    rescored = (_rescore_champion(context, warehouse, texts, valid, cutoff, valid_start, config)
+                if config.rescore_champion else None)
     with warehouse.connect() as con:
         decision = register_and_gate(con, MODEL_NAME, version, params, metrics, str(folder), sha, GATE_METRIC,
                                      config.gate_tolerance, champion_rescored=rescored)
     context.log.info(f"{version}: {'promoted' if decision.promote else 'REJECTED'} ({decision.reason})")
     return MaterializeResult(metadata={
         "version": version, "path": MetadataValue.path(str(folder)), "sha256": sha, "promoted": decision.promote,
-        "gate": decision.reason, "gate_basis": decision.basis, "pairs": result.pairs, "examples": result.examples, "best_epoch": result.best_epoch,
+        "gate": decision.reason, "gate_basis": decision.basis, "pairs": result.pairs, "examples": result.examples,
+        "best_epoch": result.best_epoch,
         "unknown_token_share": round(unknown_share, 4),
         "zero_shot_validation_ndcg_10": round(result.zero_shot_ndcg, 4),
         "validation_ndcg_10": round(result.best_ndcg, 4), "relative_gain": round(gain, 4),
