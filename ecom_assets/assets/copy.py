@@ -35,7 +35,7 @@ from dagster import (
 )
 from pydantic import Field as PydanticField
 
-from ecom_assets.assets.gates import gate_check
+from ecom_assets.assets.gates import current_champion, gate_check
 from ecom_assets.assets.metadata import preview, version_stamp
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 
@@ -201,10 +201,8 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
 def _rescore_champion(context, warehouse: WarehouseResource, held: pd.DataFrame, config) -> tuple[str, float] | None:
     """(champion version, its inverse perplexity on this corpus's held-out lines)."""
     from ecom_assets.ml.generator import checkpoint_perplexity
-    from ecom_assets.ml.registry import champion
 
-    with warehouse.connect(read_only=True) as con:
-        champ = champion(con, MODEL_NAME)
+    champ = current_champion(warehouse, MODEL_NAME)
     if champ is None or held.empty:
         return None
     try:
@@ -217,13 +215,8 @@ def _rescore_champion(context, warehouse: WarehouseResource, held: pd.DataFrame,
     return champ["version"], 1.0 / value
 
 
-def _champion(warehouse: WarehouseResource) -> tuple[dict, Path]:
-    from ecom_assets.ml.registry import champion
-
-    with warehouse.connect(read_only=True) as con:
-        champ = champion(con, MODEL_NAME)
-    if champ is None:
-        raise Failure(f"no champion {MODEL_NAME} in ml.model_registry: materialise ml/ad_copy_generator first")
+def _champion(warehouse: WarehouseResource, required_by: str) -> tuple[dict, Path]:
+    champ = current_champion(warehouse, MODEL_NAME, required_by)
     return champ, Path(champ["artifact_path"])
 
 
@@ -238,7 +231,7 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
 
     from ecom_assets.ml.generator import OnnxDecoder, Sampling, export_decoder, torch_generate
 
-    champ, folder = _champion(warehouse)
+    champ, folder = _champion(warehouse, "ml/ad_copy_generator_onnx")
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     path = export_decoder(model, folder / "onnx" / "decoder.onnx")
@@ -273,7 +266,7 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     from ecom_assets.ml.copywriting import DEFAULT_TEMPLATES, validate_templates, write_copy
     from ecom_assets.ml.generator import OnnxDecoder, Sampling
 
-    champ, folder = _champion(warehouse)
+    champ, folder = _champion(warehouse, "serving/ad_copy")
     parity_file = folder / "onnx" / "parity.json"
     if not (parity_file.exists() and json.loads(parity_file.read_text()).get("passed")):
         raise Failure(f"generator {champ['version']} has no ONNX decoder that passed the parity check: "

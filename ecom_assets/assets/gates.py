@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import json
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, Failure, asset_check
 
-from ecom_assets.ml.registry import history
+from ecom_assets.ml.registry import champion, history
 from ecom_assets.resources import WarehouseResource
+
+
+def current_champion(warehouse: WarehouseResource, model_name: str, required_by: str | None = None) -> dict | None:
+    """The registry's serving version of `model_name` (None if there is none), or, with
+    `required_by` (the asset that needs it), a clear failure naming what to materialise."""
+    with warehouse.connect(read_only=True) as con:
+        champ = champion(con, model_name)
+    if champ is None and required_by is not None:
+        raise Failure(f"{required_by}: no champion {model_name} in ml.model_registry: materialise ml/{model_name} first")
+    return champ
 
 
 def gate_check(model_name: str, asset_key: AssetKey, metric: str):

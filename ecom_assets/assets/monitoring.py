@@ -70,7 +70,6 @@ EMBEDDING_CHECK = "engaged_items_stable"
 # Report name -> the table its window drift check sits on.
 REPORT_TABLES = {"events": EVENTS_KEY, "user_features": USER_FEATURES_KEY, "item_features": ITEM_FEATURES_KEY}
 EMBEDDING_REPORT = "engaged_item_embeddings"
-QUALITY_REPORT = "data_quality"
 # Reports whose drift means the models learnt from a shop that has moved on (the retrain
 # sensor's trigger); data quality and prediction drift inform, they do not retrain.
 BEHAVIOUR_REPORTS = (*REPORT_TABLES, EMBEDDING_REPORT)

@@ -20,7 +20,6 @@ from dagster import (
     AssetKey,
     AssetSpec,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -28,12 +27,12 @@ from dagster import (
     multi_asset,
 )
 
-from ecom_assets.assets.gates import gate_check
+from ecom_assets.assets.gates import current_champion, gate_check
 from ecom_assets.assets.metadata import preview, version_stamp
 from ecom_assets.assets.text import read_item_embeddings
 from ecom_assets.ml.model_io import load_blend, save_blend
 from ecom_assets.ml.recommend import ItemGroups, RecommenderSettings, explanation_links, reason_texts, train_and_evaluate
-from ecom_assets.ml.registry import champion, register_and_gate
+from ecom_assets.ml.registry import register_and_gate
 from ecom_assets.ml.serving import recommend
 from ecom_assets.ml.temporal import encode_events, histories_before
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
@@ -116,8 +115,7 @@ def _rescore_champion(context, warehouse: WarehouseResource, shop: dict, config)
     items it knows. Else the recorded figure stands."""
     from ecom_assets.ml.recommend import validation_ndcg
 
-    with warehouse.connect(read_only=True) as con:
-        champ = champion(con, MODEL_NAME)
+    champ = current_champion(warehouse, MODEL_NAME)
     if champ is None:
         return None
     cutoff = np.datetime64(shop["cutoff"])
@@ -220,10 +218,7 @@ champion_challenger_gate = gate_check(MODEL_NAME, AssetKey(["ml", "recommender"]
        description="Top-K items per user from the registry's champion, with the strategy behind each item and a reason; "
                    "bought items excluded, hidden and out-of-stock items filtered.")
 def recommendations(context: AssetExecutionContext, config: ServingConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
-        champ = champion(con, MODEL_NAME)
-    if champ is None:
-        raise Failure("no champion recommender in ml.model_registry: materialise ml/recommender first")
+    champ = current_champion(warehouse, MODEL_NAME, required_by="serving/recommendations")
     model, extras = load_blend(Path(champ["artifact_path"]), expected_sha256=champ["sha256"])
     users, items = pd.Index(extras["user_ids"]), pd.Index(extras["item_ids"])
     shop = _read_shop(warehouse)

@@ -33,7 +33,7 @@ from dagster import (
     asset,
 )
 
-from ecom_assets.assets.gates import gate_check
+from ecom_assets.assets.gates import current_champion, gate_check
 from ecom_assets.assets.metadata import preview, version_stamp
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 
@@ -117,13 +117,8 @@ def _files_sha256(folder: Path, names: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _champion_folder(warehouse: WarehouseResource) -> tuple[dict, Path]:
-    from ecom_assets.ml.registry import champion
-
-    with warehouse.connect(read_only=True) as con:
-        champ = champion(con, MODEL_NAME)
-    if champ is None:
-        raise Failure(f"no champion {MODEL_NAME} in ml.model_registry: materialise ml/product_text_encoder first")
+def _champion_folder(warehouse: WarehouseResource, required_by: str) -> tuple[dict, Path]:
+    champ = current_champion(warehouse, MODEL_NAME, required_by)
     return champ, Path(champ["artifact_path"])
 
 
@@ -135,12 +130,10 @@ def _rescore_champion(context, warehouse: WarehouseResource, texts: list[str], v
     scored here only if it trained on nothing after this window's start (the encoder
     trains before its own validation window); else it would be judged on data it learnt
     from, and the recorded figure stands."""
-    from ecom_assets.ml.registry import champion
     from ecom_assets.ml.text_encoder import EncoderLoadError, TorchEncoder
     from ecom_assets.ml.text_finetune import validation_ndcg
 
-    with warehouse.connect(read_only=True) as con:
-        champ = champion(con, MODEL_NAME)
+    champ = current_champion(warehouse, MODEL_NAME)
     if champ is None:
         return None
     if champ["params"].get("test_cutoff") == str(cutoff):
@@ -266,7 +259,7 @@ def product_text_encoder_onnx(context: AssetExecutionContext, warehouse: Warehou
     from ecom_assets.ml.product_text import product_texts
     from ecom_assets.ml.text_encoder import OnnxEncoder, TorchEncoder, max_abs_diff, quantize_int8, row_cosines
 
-    champ, folder = _champion_folder(warehouse)
+    champ, folder = _champion_folder(warehouse, "ml/product_text_encoder_onnx")
     card = json.loads((folder / "card.json").read_text())
     torch_encoder = TorchEncoder.load(str(folder), max_length=card["max_length"])
     onnx_dir = folder / "onnx"
@@ -315,7 +308,7 @@ def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, war
     from ecom_assets.ml.product_text import product_texts, text_hash
     from ecom_assets.ml.text_encoder import OnnxEncoder
 
-    champ, folder = _champion_folder(warehouse)
+    champ, folder = _champion_folder(warehouse, "ml/item_embeddings")
     parity_file = folder / "onnx" / "parity.json"
     parity = json.loads(parity_file.read_text()) if parity_file.exists() else {}
     if not parity.get("passed"):
