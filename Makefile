@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install prepare run run-quick test test-all ui validate bench clean
+.PHONY: install prepare run run-quick lint test test-all ui validate bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -32,7 +32,10 @@ run: prepare
 run-quick: prepare
 	$(PY) -m ecom_assets.cli run --no-drift
 
-test: prepare
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: prepare lint
 	$(PY) -m pytest -q
 
 test-all: prepare

@@ -39,7 +39,7 @@ def window(n: int, rng: np.random.Generator, shift: float) -> pd.DataFrame:
 
 
 def one(n: int, max_rows: int) -> dict:
-    from ecom_assets.ml.drift import drift_report
+    from ecom_assets.ml.monitoring.drift import drift_report
 
     rng = np.random.default_rng(0)
     reference, current = window(n, rng, 0.0), window(n, rng, 1.0)

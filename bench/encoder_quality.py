@@ -30,13 +30,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from common import write_result  # noqa: E402
-from ecom_assets.ml.blend import Blend, tune_weights  # noqa: E402
-from ecom_assets.ml.candidates import ItemKNN, Popularity, Transitions  # noqa: E402
-from ecom_assets.ml.evaluation import evaluate  # noqa: E402
-from ecom_assets.ml.sequences import leave_one_out, training_histories  # noqa: E402
-from ecom_assets.ml.text_encoder import TorchEncoder  # noqa: E402
-from ecom_assets.ml.text_finetune import FinetuneConfig, finetune  # noqa: E402
-from ecom_assets.ml.text_strategy import EmbeddingSimilarity  # noqa: E402
+
+from ecom_assets.ml.recsys.blend import Blend, tune_weights  # noqa: E402
+from ecom_assets.ml.recsys.candidates import ItemKNN, Popularity, Transitions  # noqa: E402
+from ecom_assets.ml.recsys.evaluation import evaluate  # noqa: E402
+from ecom_assets.ml.recsys.sequences import leave_one_out, training_histories  # noqa: E402
+from ecom_assets.ml.recsys.text_similarity import EmbeddingSimilarity  # noqa: E402
+from ecom_assets.ml.text.encoder import TorchEncoder  # noqa: E402
+from ecom_assets.ml.text.finetune import FinetuneConfig, finetune  # noqa: E402
 from ecom_assets.sources.public import read_recbole  # noqa: E402
 
 REFERENCES_NDCG10 = {"item-KNN over the last 10 items (measured here)": 0.086, "zero-shot MiniLM (measured here)": 0.063,

@@ -41,7 +41,7 @@ def run_backend(backend: str, work: Path, base: str | None, batch: int) -> dict:
     import numpy as np
     import torch
 
-    from ecom_assets.ml.text_encoder import OnnxEncoder, TorchEncoder
+    from ecom_assets.ml.text.encoder import OnnxEncoder, TorchEncoder
 
     torch.set_num_threads(os.cpu_count() or 1)
     texts = json.loads((work / "texts.json").read_text())
@@ -71,7 +71,7 @@ def main() -> int:
 
     import numpy as np
 
-    from ecom_assets.ml.text_encoder import TorchEncoder, max_abs_diff, quantize_int8, row_cosines
+    from ecom_assets.ml.text.encoder import TorchEncoder, max_abs_diff, quantize_int8, row_cosines
 
     work = Path(tempfile.mkdtemp(prefix="encoder_speed_"))
     texts = product_texts(a.texts)

@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +30,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from common import write_result  # noqa: E402
-from ecom_assets.ml.copywriting import DEFAULT_TEMPLATES, build_corpus, write_copy  # noqa: E402
-from ecom_assets.ml.generator import OnnxDecoder, Sampling, export_decoder, train_tokenizer  # noqa: E402
+
+from ecom_assets.ml.copy.copywriting import DEFAULT_TEMPLATES, build_corpus, write_copy  # noqa: E402
+from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling, export_decoder, train_tokenizer  # noqa: E402
 from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop  # noqa: E402
 
 

@@ -85,8 +85,8 @@ def run_one(size: str) -> dict:
     """Run one size in this process (called in a fresh subprocess by main)."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("ECOM_PSEUDONYM_KEY", "bench-key")
-    from ecom_assets.cli import run_pipeline
     from ecom_assets.definitions import build_resources
+    from ecom_assets.demo import run_pipeline
     from ecom_assets.resources import PrivacyResource, ShopDataSource, WarehouseResource
 
     work = Path(tempfile.mkdtemp(prefix=f"bench_ingest_{size}_"))

@@ -7,7 +7,7 @@ Vectors: 384-d unit vectors on a 24-dimensional linear manifold plus a little no
 well-separated clusters would flatter any index, uniform random vectors have no
 neighbours worth finding); queries from the same distribution, not in the index.
 Exact = one matrix-vector product + partial
-sort (ecom_assets.ml.ann, what small catalogues use); faiss IVF with the project's
+sort (ecom_assets.ml.common.ann, what small catalogues use); faiss IVF with the project's
 default cells (4 sqrt(n)) at three nprobe settings (default 128).
 
     .venv/bin/python bench/nn_index.py [--sizes 10000 100000 1000000] [--queries 500]
@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import write_result  # noqa: E402
-from ecom_assets.ml.ann import NeighbourIndex, recall_against_exact  # noqa: E402
+
+from ecom_assets.ml.common.ann import NeighbourIndex, recall_against_exact  # noqa: E402
 
 
 def catalogue_like(n: int, d: int, rng: np.random.Generator, latent: int = 24, noise: float = 0.2):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import platform
 import resource
@@ -31,11 +30,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import write_result  # noqa: E402
-from ecom_assets.ml.blend import Blend, tune_weights  # noqa: E402
-from ecom_assets.ml.candidates import ItemKNN, MatrixFactorisation, Popularity, Transitions  # noqa: E402
-from ecom_assets.ml.evaluation import evaluate, metrics_from_ranks, ranks_for  # noqa: E402
-from ecom_assets.ml.sasrec import SASRec, SASRecConfig  # noqa: E402
-from ecom_assets.ml.sequences import Split, leave_one_out, training_histories  # noqa: E402
+
+from ecom_assets.ml.recsys.blend import Blend, tune_weights  # noqa: E402
+from ecom_assets.ml.recsys.candidates import ItemKNN, MatrixFactorisation, Popularity, Transitions  # noqa: E402
+from ecom_assets.ml.recsys.evaluation import evaluate, metrics_from_ranks, ranks_for  # noqa: E402
+from ecom_assets.ml.recsys.sasrec import SASRec, SASRecConfig  # noqa: E402
+from ecom_assets.ml.recsys.sequences import Split, leave_one_out, training_histories  # noqa: E402
 from ecom_assets.sources.public import read_recbole, read_s3rec  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import write_result  # noqa: E402
-from ecom_assets.ml.blend import Blend  # noqa: E402
-from ecom_assets.ml.candidates import ItemKNN, Transitions  # noqa: E402
-from ecom_assets.ml.serving import recommend  # noqa: E402
+
+from ecom_assets.ml.recsys.blend import Blend  # noqa: E402
+from ecom_assets.ml.recsys.candidates import ItemKNN, Transitions  # noqa: E402
+from ecom_assets.ml.recsys.top_k import recommend  # noqa: E402
 
 
 def synthetic_histories(n_users: int, n_items: int, mean_len: int, seed: int) -> list[np.ndarray]:

@@ -1,184 +1,19 @@
-"""Command line: `prepare` parses the dbt project; `run` materialises the whole asset
-graph on the embedded defaults and says where the results are.
+"""Command line: argument parsing only (the demo story is in `demo.py`).
 
+    python -m ecom_assets.cli prepare     parse the dbt project (dbt/target/manifest.json)
     python -m ecom_assets.cli run [--users N --items N --days N --events-per-day N --seed N] [--no-drift]
-
-On the demo shop `run` tells the self-retraining story: the graph is built on all but
-the newest week; then the newest week arrives with the shop's tastes shifted (the drift
-knob), the drift checks on the feature tables fail, the retrain sensor is evaluated as
-the daemon would and the model chain it requests is run: new versions, gated, served,
-with prediction drift against the baseline. `--no-drift` builds once on every day.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import os
 import sys
-import time
-import warnings
-from typing import Callable
-
-from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
-
-DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "monitoring")
 
 
 def prepare() -> None:
     from ecom_assets.dbt_project import prepare_manifest
 
     print(f"dbt manifest ready: {prepare_manifest()}")
-
-
-def _stages(partitions: list[str]) -> list[tuple[str, list, dict]]:
-    """(stage name, the asset definitions it materialises, run tags), in order."""
-    from ecom_assets.assets.copy import copy_assets
-    from ecom_assets.assets.features import dbt_features
-    from ecom_assets.assets.ingest import inbox, raw_events, raw_products, raw_support_tickets, raw_users
-    from ecom_assets.assets.monitoring import monitoring_assets
-    from ecom_assets.assets.recommend import recommendations, recommender
-    from ecom_assets.assets.text import text_assets
-
-    range_tags = {"dagster/asset_partition_range_start": partitions[0], "dagster/asset_partition_range_end": partitions[-1]}
-    return [
-        ("snapshots", [raw_products, raw_users, raw_support_tickets], {}),
-        ("events", [raw_events], range_tags),
-        ("inbox", [inbox], {}),
-        ("features", [dbt_features], {}),
-        ("text", list(text_assets), {}),
-        ("recommend", [recommender, recommendations], {}),
-        ("copy", list(copy_assets), {}),
-        ("monitoring", list(monitoring_assets), {}),
-    ]
-
-
-def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None = None,
-                 log: Callable[[str], None] = print, log_level: str = "WARNING",
-                 op_config: dict[str, dict] | None = None, stages: tuple[str, ...] = DEMO_STAGES,
-                 partitions: list[str] | None = None) -> dict[str, dict]:
-    """Materialise every asset of the demo graph, stage by stage, with checks.
-
-    Event partitions form one single-run backfill over `partitions` (default: the source's
-    whole demo window); the other stages are unpartitioned. `op_config` maps op names to their config (e.g.
-    {"dbt_features": {"test_days": 1}}). Returns, per stage, its seconds and the numeric
-    metadata of what it materialised (timings, row counts).
-    """
-    from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
-
-    resources = resources or build_resources()
-    partitions = partitions or resources["source"].demo_partitions
-    report = {}
-    for name, assets, tags in _stages(partitions):
-        if name not in stages:
-            continue
-        t0 = time.perf_counter()
-        ops = {a.op.name for a in assets}
-        # dbt's own event lines go to stdout; below DEBUG they go to a log file beside the warehouse.
-        stdout_log = resources["warehouse"].resolved_path.parent / "logs" / f"{name}.log"
-        stdout_log.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(stdout_log, "w") as sink, contextlib.redirect_stdout(sink if log_level != "DEBUG" else sys.stdout):
-                result = materialize(
-                    [*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(*assets), resources=resources,
-                    instance=instance, tags=tags,
-                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
-                                "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}})
-        except Exception:
-            log(f"  stage {name} failed; its stdout (dbt's output included) is in {stdout_log}")
-            raise
-        evaluations = result.get_asset_check_evaluations()
-        failed = [e for e in evaluations if not e.passed and e.severity == AssetCheckSeverity.ERROR]
-        for warning in (e for e in evaluations if not e.passed and e.severity != AssetCheckSeverity.ERROR):
-            log(f"  warning: {warning.asset_key.to_user_string()}:{warning.check_name} did not pass")
-        if failed:
-            raise RuntimeError(f"stage {name}: checks failed: {[f'{e.asset_key.to_user_string()}:{e.check_name}' for e in failed]}")
-        seconds = time.perf_counter() - t0
-        materializations = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
-        metadata = {
-            m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items() if isinstance(v.value, (int, float))}
-            for m in materializations
-        }
-        report[name] = {"seconds": seconds, "metadata": metadata}
-        log(f"  {name:<10} {seconds:6.1f} s")
-    return report
-
-
-def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Callable[[str], None] = print) -> bool:
-    """Evaluate the retrain sensor as the daemon would and run what it requests; print
-    the drift summary and the registry. True when a retraining ran."""
-    from dagster import RunRequest, build_sensor_context
-
-    from ecom_assets.assets.automation import retrain_on_drift_or_growth
-    from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
-
-    warehouse = resources["warehouse"]
-    log("\nDrift checks, newest report each (score: share of drifted columns; ROC AUC for embeddings):\n"
-        + newest_drift(warehouse).to_string(index=False))
-    # A fresh instance for the decision: the demo rebuilds the same shop (same cutoff), and a
-    # retraining recorded by an earlier demo run must not count as this one's.
-    request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
-                                                              resources={"warehouse": warehouse}))
-    if not isinstance(request, RunRequest):
-        log(f"retrain sensor: skipped ({request.skip_message})")
-        return False
-    log(f"retrain sensor: {request.tags['ecom/reason']}; retraining the model chain")
-    t0 = time.perf_counter()
-    materialize([*ALL_ASSETS, *ALL_CHECKS], selection=retrain_on_drift_or_growth.asset_selection, resources=resources,
-                instance=instance, tags=request.tags, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    registry = warehouse.query("""
-        SELECT name, version, status, json_extract_string(decision, '$.reason') AS gate FROM ml.model_registry
-        QUALIFY row_number() OVER (PARTITION BY name ORDER BY created_at DESC) <= 2 ORDER BY name, created_at""")
-    log(f"retrained in {time.perf_counter() - t0:.1f} s; ml.model_registry (two newest versions per model):\n"
-        + registry.to_string(index=False))
-    predictions = warehouse.query("""
-        SELECT report, signal, method, round(score, 4) AS score, threshold, drifted FROM monitoring.drift_summary
-        WHERE report IN ('predictions', 'ad_copy') AND signal != 'dataset'
-          AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary WHERE report = 'predictions')""")
-    log("\nPrediction drift, what is served now vs before the retraining:\n" + predictions.to_string(index=False))
-    return True
-
-
-def _reset_demo_window(warehouse, window: list[str], replay: list[str], table: str = "raw.events") -> None:
-    """The demo shop's event partitions are exactly its window: days an earlier demo run
-    with other knobs left outside it are removed, and so is the week the drift scenario
-    replays after the baseline (it must not be in the baseline)."""
-    from ecom_assets.warehouse import LEDGER_TABLE, drop_partitions, table_exists
-
-    with warehouse.connect() as con:
-        if not table_exists(con, LEDGER_TABLE):
-            return
-        loaded = [r[0] for r in con.execute(f"SELECT DISTINCT partition_key FROM {LEDGER_TABLE} "
-                                            "WHERE target_table = ? AND partition_key IS NOT NULL", [table]).fetchall()]
-        stale = sorted((set(loaded) - set(window)) | (set(loaded) & set(replay)))
-        if stale:
-            drop_partitions(con, table, stale)
-
-
-def newest_drift(warehouse) -> "pd.DataFrame":
-    return warehouse.query("""
-        SELECT report, round(score, 3) AS score, drifted, created_at FROM monitoring.drift_summary s
-        WHERE signal = 'dataset' AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary t
-                                                   WHERE t.report = s.report) ORDER BY report""")
-
-
-def _summary(warehouse_path) -> str:
-    import duckdb
-
-    con = duckdb.connect(str(warehouse_path), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('raw', 'staging', 'intermediate', 'marts', 'ml', 'serving', 'monitoring') ORDER BY 1"
-        ).fetchall()
-        lines = [f"  {name:<36} {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]:>10,} rows" for (name,) in rows]
-        q = con.execute("SELECT target_table, count(*) FROM raw.quarantine GROUP BY 1 ORDER BY 1").fetchall()
-        lines += [f"  quarantined for {t}: {n:,} rows (see raw.quarantine)" for t, n in q]
-        return "\n".join(lines)
-    finally:
-        con.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,54 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         prepare()
         return 0
 
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    # A root handler that passes warnings only, installed before any library configures
-    # logging (one imported mid-run adds an unfiltered handler, which repeats every Dagster
-    # step message in the demo's output).
-    quiet = logging.StreamHandler()
-    quiet.setLevel(logging.WARNING)
-    logging.getLogger().addHandler(quiet)
-    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
-    from ecom_assets.definitions import build_resources
-    from ecom_assets.resources import ShopDataSource
-
     knobs = {k: v for k, v in dict(n_users=args.users, n_items=args.items, n_days=args.days,
                                    events_per_day=args.events_per_day, seed=args.seed, kind=args.source,
                                    dataset_path=args.dataset_path).items() if v is not None}
-    drift_scenario = not args.no_drift and (args.source or "synthetic") == "synthetic"
-    if drift_scenario:
-        week = ShopDataSource(**knobs).demo_partitions[-(args.test_days or 7):]
-        knobs.update(drift_date=week[0], drift_strength=1.0)
-    resources = build_resources(source=ShopDataSource(**knobs))
-    public = args.source in ("s3rec", "recbole")
-    test_days = args.test_days or (1 if public else None)
-    op_config = {"dbt_features": {"test_days": test_days}} if test_days else {}
-    src = resources["source"]
-    if public:
-        print(f"Materialising the asset graph on {src.dataset_path} ({src.kind}), laid over {src.n_days} days")
-    else:
-        print(f"Materialising the asset graph: {src.n_users:,} users, {src.n_items:,} items, {src.n_days} days "
-              f"x ~{src.events_per_day:,} events (seed {src.seed})")
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    t0 = time.perf_counter()
-    log_level = "DEBUG" if args.verbose else "WARNING"
-    if (args.source or "synthetic") == "synthetic":
-        _reset_demo_window(resources["warehouse"], src.demo_partitions, week if drift_scenario else [])
-    if drift_scenario:
-        days = src.demo_partitions
-        print(f"Baseline: {days[0]} .. {days[-len(week) - 1]}")
-        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=days[:-len(week)])
-        print(f"New week arrives: {week[0]} .. {week[-1]} (the shop's tastes shift: drift knob on)")
-        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=week,
-                     stages=("events", "features"))
-        retrain_on_drift(resources, instance)
-    else:
-        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config)
-    warehouse = resources["warehouse"].resolved_path
-    print(f"\nDone in {time.perf_counter() - t0:.1f} s. Warehouse: {warehouse}\n{_summary(warehouse)}")
-    print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ "
-          "(entity: events, products, users, support_tickets).")
-    print("Browse the lineage and run history: make ui  (http://127.0.0.1:3000)")
+    from ecom_assets.demo import run_demo
+
+    run_demo(knobs, no_drift=args.no_drift, test_days=args.test_days, verbose=args.verbose)
     return 0
 
 

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dagster import AssetSpec, Definitions, FreshnessPolicy, map_asset_specs
+from dagster import AssetSpec, Definitions, FreshnessPolicy, define_asset_job, map_asset_specs
 
-from ecom_assets.assets.automation import (MODEL_CHAIN, automation_condition_for, daily_events_schedule_for,
-                                           retrain_on_drift_or_growth)
+from ecom_assets.assets.automation import (
+    MODEL_CHAIN,
+    automation_condition_for,
+    daily_events_schedule_for,
+    retrain_on_drift_or_growth,
+)
 from ecom_assets.assets.copy import copy_assets, copy_checks
 from ecom_assets.assets.features import dbt_features
-from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks, raw_events
 from ecom_assets.assets.monitoring import monitoring_assets, monitoring_checks, monitoring_jobs, monitoring_sensors
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.text import text_assets, text_checks
+from ecom_assets.dbt_project import dbt_resource
+from ecom_assets.jobs import STAGE_DESCRIPTIONS, STAGES
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
 OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"],
@@ -59,10 +64,16 @@ def _with_automation(spec: AssetSpec) -> AssetSpec:
 ALL_ASSETS = list(map_asset_specs(lambda s: _with_automation(_with_policy(s)), _ASSETS))
 ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks, *monitoring_checks]
 
+# One job per stage, as the demo runs them (the inbox stage is inbox_job, which also
+# refreshes what is downstream of the files).
+STAGE_JOBS = [define_asset_job(f"{name}_job", selection=selection, description=STAGE_DESCRIPTIONS[name],
+                               partitions_def=raw_events.partitions_def if name == "events" else None)
+              for name, selection in STAGES.items() if name != "inbox"]
+
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[inbox_job, *monitoring_jobs],
+    jobs=[inbox_job, *STAGE_JOBS, *monitoring_jobs],
     schedules=[daily_events_schedule_for(raw_events, dbt_features)[0]],
     sensors=[inbox_sensor, *monitoring_sensors, retrain_on_drift_or_growth],
     resources=build_resources(),

@@ -21,7 +21,7 @@ from ecom_assets import paths
 from ecom_assets.privacy import PseudonymKey, load_or_create_key
 from ecom_assets.sources.public import PublicShop, read_recbole, read_s3rec
 from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop
-from ecom_assets.warehouse import connect
+from ecom_assets.warehouse import connect, replace_table
 
 
 class WarehouseResource(ConfigurableResource):
@@ -43,6 +43,11 @@ class WarehouseResource(ConfigurableResource):
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         with self.connect(read_only=True) as con:
             return con.execute(sql, params or []).df()
+
+    def replace_table(self, qualified: str, frame: pd.DataFrame, select: str = "*", order_by: str | None = None) -> int:
+        """`warehouse.replace_table` on a connection of its own: atomic, the old table stays on failure."""
+        with self.connect() as con:
+            return replace_table(con, qualified, frame, select, order_by)
 
 
 class ModelStoreResource(ConfigurableResource):

@@ -51,7 +51,7 @@ def built(tmp_path_factory):
     fixture in the inbox); tests read the warehouse, never write it."""
     import shutil
 
-    from ecom_assets.cli import run_pipeline
+    from ecom_assets.demo import run_pipeline
 
     root = tmp_path_factory.mktemp("built")
     (root / "inbox" / "events").mkdir(parents=True)
@@ -69,7 +69,7 @@ def tiny_checkpoint(tmp_path_factory):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ecom_assets.ml.text_encoder import default_base_model
+    from ecom_assets.ml.text.encoder import default_base_model
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny_bert")

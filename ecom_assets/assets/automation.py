@@ -84,8 +84,8 @@ def retrain_decision(con, min_new_events: int, drift_handled_for: str | None = N
     Drift compares the window after the test cutoff with the training window before it,
     so it persists after a retraining on the same data: it triggers once per cutoff
     (`drift_handled_for` is the cutoff a drift retraining already ran for)."""
-    from ecom_assets.ml.registry import REGISTRY_TABLE
     from ecom_assets.warehouse import table_exists
+    from ecom_assets.warehouse.registry import REGISTRY_TABLE
 
     handled = ""
     if not table_exists(con, REGISTRY_TABLE):

@@ -13,12 +13,10 @@
                                    blocking check: every published row passes the fact check
 """
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -35,8 +33,12 @@ from dagster import (
 )
 from pydantic import Field as PydanticField
 
-from ecom_assets.assets.gates import current_champion, gate_check
-from ecom_assets.assets.metadata import preview, version_stamp
+from ecom_assets.assets.configs import to_settings
+from ecom_assets.assets.gates import current_champion, gate_check, gate_metadata, new_version, register_version
+from ecom_assets.assets.metadata import preview
+from ecom_assets.assets.shop_tables import read_catalogue
+from ecom_assets.assets.text import passed_export
+from ecom_assets.ml.common.rescoring import rescore_champion
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 
 GROUP = "copy"
@@ -47,7 +49,7 @@ CORPUS_KEY = AssetKey(["ml", "copy_corpus"])
 GENERATOR_KEY = AssetKey(["ml", "ad_copy_generator"])
 ONNX_KEY = AssetKey(["ml", "ad_copy_generator_onnx"])
 AD_COPY_KEY = AssetKey(["serving", "ad_copy"])
-SHOP_DEPS = [AssetKey(["marts", "item_features"]), AssetKey(["marts", "user_features"]), AssetKey(["staging", "stg_events"])]
+SHOP_DEPS = [AssetKey(["marts", "catalogue"]), AssetKey(["marts", "user_features"]), AssetKey(["marts", "positive_events"])]
 PROBE_PROMPTS = 12
 
 
@@ -104,13 +106,9 @@ class AdCopyConfig(Config):
 
 
 def _products(warehouse: WarehouseResource) -> pd.DataFrame:
-    with warehouse.connect(read_only=True) as con:
-        return con.execute("""
-            SELECT i.item_id, i.title_en, i.title_zh, i.category_l1, i.category_l2, i.brand, i.price, i.discount_pct,
-                   i.effective_price, p.currency, i.is_active
-            FROM marts.item_features i LEFT JOIN staging.stg_products p USING (item_id)
-            WHERE i.title_en IS NOT NULL OR i.title_zh IS NOT NULL
-            ORDER BY i.item_id""").df()
+    """Catalogue items with a title in some language (copy needs a product name)."""
+    catalogue = read_catalogue(warehouse)
+    return catalogue[catalogue["title_en"].notna() | catalogue["title_zh"].notna()].reset_index(drop=True)
 
 
 def _segment_interests(warehouse: WarehouseResource, top: int = 2) -> dict[str, list[str]]:
@@ -118,7 +116,7 @@ def _segment_interests(warehouse: WarehouseResource, top: int = 2) -> dict[str, 
     with warehouse.connect(read_only=True) as con:
         counts = con.execute("""
             SELECT coalesce(u.segment, 'all') AS segment, i.category_l1 AS category, count(*) AS n
-            FROM staging.stg_events e JOIN marts.user_features u USING (user_id) JOIN marts.item_features i USING (item_id)
+            FROM marts.positive_events e JOIN marts.user_features u USING (user_id) JOIN marts.catalogue i USING (item_id)
             WHERE e.event_type = 'purchase' AND i.category_l1 IS NOT NULL
             GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""").df()
     if counts.empty:
@@ -130,19 +128,14 @@ def _segment_interests(warehouse: WarehouseResource, top: int = 2) -> dict[str, 
        description="ml.copy_corpus: prompt (language, segment + its interests, category, brand, sale) and copy written "
                    "from hand-written families per language, fact slots kept as slots; 10% of products held out.")
 def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    from ecom_assets.ml.copywriting import CorpusSettings, build_corpus
+    from ecom_assets.ml.copy.copywriting import CorpusSettings, build_corpus
 
     products = _products(warehouse)
     if products.empty:
-        raise Failure("no product titles in marts.item_features: the copy corpus needs a catalogue")
+        raise Failure("no product titles in marts.catalogue: the copy corpus needs a catalogue")
     interests = _segment_interests(warehouse)
-    corpus = build_corpus(products, interests, CorpusSettings(config.per_product, config.held_out_share, config.seed))
-    with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS ml")
-        con.execute("BEGIN TRANSACTION")
-        con.register("_corpus", corpus)
-        con.execute("CREATE OR REPLACE TABLE ml.copy_corpus AS SELECT * FROM _corpus")
-        con.execute("COMMIT")
+    corpus = build_corpus(products, interests, to_settings(config, CorpusSettings))
+    warehouse.replace_table("ml.copy_corpus", corpus)
     return MaterializeResult(metadata={
         "dagster/row_count": len(corpus), "held_out_rows": int((corpus["split"] == "held_out").sum()),
         "segments": MetadataValue.json(interests),
@@ -155,64 +148,45 @@ def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse:
                    "given checkpoint fine-tuned); HF checkpoint + model card with held-out perplexity; registered and gated.")
 def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConfig, warehouse: WarehouseResource,
                       model_store: ModelStoreResource) -> MaterializeResult:
-    from ecom_assets.ml.generator import GeneratorConfig, train_generator
-    from ecom_assets.ml.registry import register_and_gate
-    from ecom_assets.ml.model_io import sha256_file
+    from ecom_assets.ml.common.model_files import sha256_file
+    from ecom_assets.ml.copy.generator import GeneratorConfig, checkpoint_perplexity, train_generator
 
-    with warehouse.connect(read_only=True) as con:
-        corpus = con.execute("SELECT prompt, copy, split FROM ml.copy_corpus").df()
+    corpus = warehouse.query("SELECT prompt, copy, split FROM ml.copy_corpus")
     train, held = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "held_out"]
-    settings = GeneratorConfig(n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head,
-                               vocab_size=config.vocab_size, steps=config.steps, batch_size=config.batch_size,
-                               learning_rate=config.learning_rate, max_seconds=config.max_seconds,
-                               eval_every=max(config.steps // 4, 1), seed=config.seed, device=config.device)
+    settings = to_settings(config, GeneratorConfig, eval_every=max(config.steps // 4, 1))
     result = train_generator((train["prompt"].tolist(), train["copy"].tolist()), (held["prompt"].tolist(), held["copy"].tolist()),
                              settings, config.base_checkpoint or None, log=context.log.info)
-    created = datetime.now(timezone.utc)
-    version = version_stamp(created, context.run_id)
-    folder = model_store.version_dir(MODEL_NAME, version)
-    result.model.save_pretrained(folder)
-    result.tokenizer.save_pretrained(folder)
-    sha = sha256_file(folder / "model.safetensors")
+    new = new_version(context, model_store, MODEL_NAME)
+    result.model.save_pretrained(new.folder)
+    result.tokenizer.save_pretrained(new.folder)
     params = {**config.model_dump(), "parameters": int(sum(p.numel() for p in result.model.parameters()))}
     metrics = {GATE_METRIC: 1.0 / result.held_out_perplexity, "held_out_perplexity": result.held_out_perplexity,
                "train_perplexity": result.train_perplexity}
-    card = {"name": MODEL_NAME, "version": version, "created_at": created.isoformat(),
-            "base_checkpoint": config.base_checkpoint or "none (trained from scratch)", "params": params, "metrics": metrics,
-            "data": {"train_lines": len(train), "held_out_lines": len(held), "languages": sorted(corpus["prompt"].str.extract(
-                r"lang=(\w+)")[0].dropna().unique().tolist())},
-            "training": {"device": result.device, "steps": result.steps, "seconds": round(result.seconds, 1),
-                         "tokens_per_second": round(result.tokens_per_second), "history": result.history},
-            "sha256": sha}
-    (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
-    rescored = _rescore_champion(context, warehouse, held, config) if config.rescore_champion else None
-    with warehouse.connect() as con:
-        decision = register_and_gate(con, MODEL_NAME, version, params, metrics, str(folder), sha, GATE_METRIC,
-                                     config.gate_tolerance, champion_rescored=rescored)
-    context.log.info(f"{version}: {'promoted' if decision.promote else 'REJECTED'} ({decision.reason})")
+    languages = sorted(corpus["prompt"].str.extract(r"lang=(\w+)")[0].dropna().unique().tolist())
+    card = new.card(
+        params=params, metrics=metrics, sha256=sha256_file(new.folder / "model.safetensors"),
+        data={"train_lines": len(train), "held_out_lines": len(held), "languages": languages},
+        training={"device": result.device, "steps": result.steps, "seconds": round(result.seconds, 1),
+                  "tokens_per_second": round(result.tokens_per_second), "history": result.history},
+        details={"base_checkpoint": config.base_checkpoint or "none (trained from scratch)"},
+        summary=[f"GPT-2 with {params['parameters']:,} parameters, "
+                 f"{'fine-tuned from ' + config.base_checkpoint if config.base_checkpoint else 'trained from scratch'} "
+                 f"on {len(train):,} corpus lines ({', '.join(languages)})",
+                 f"held-out perplexity {result.held_out_perplexity:.3f} on {len(held):,} lines of products it never saw"])
+
+    def score(champ: dict) -> float:  # products are held out by a keyed hash: the champion never saw these lines
+        return 1.0 / checkpoint_perplexity(champ["artifact_path"], held["prompt"].tolist(), held["copy"].tolist(),
+                                           config.device)
+
+    rescored = (rescore_champion(current_champion(warehouse, MODEL_NAME), GATE_METRIC, score, context.log.info)
+                if config.rescore_champion and not held.empty else None)
+    decision = register_version(context, warehouse, new, card, new.folder, GATE_METRIC, config.gate_tolerance, rescored)
     return MaterializeResult(metadata={
-        "version": version, "path": MetadataValue.path(str(folder)), "sha256": sha, "promoted": decision.promote,
-        "gate": decision.reason, "gate_basis": decision.basis, "held_out_perplexity": round(result.held_out_perplexity, 3),
+        "version": new.version, "path": MetadataValue.path(str(new.folder)), "sha256": card.sha256,
+        **gate_metadata(decision), "held_out_perplexity": round(result.held_out_perplexity, 3),
         "train_perplexity": round(result.train_perplexity, 3), "parameters": params["parameters"], "steps": result.steps,
         "train_seconds": round(result.seconds, 1), "device": result.device,
-        "model_card": MetadataValue.json(card)})
-
-
-def _rescore_champion(context, warehouse: WarehouseResource, held: pd.DataFrame, config) -> tuple[str, float] | None:
-    """(champion version, its inverse perplexity on this corpus's held-out lines)."""
-    from ecom_assets.ml.generator import checkpoint_perplexity
-
-    champ = current_champion(warehouse, MODEL_NAME)
-    if champ is None or held.empty:
-        return None
-    try:
-        value = checkpoint_perplexity(champ["artifact_path"], held["prompt"].tolist(), held["copy"].tolist(), config.device)
-    except OSError as exc:
-        context.log.warning(f"champion {champ['version']} cannot be loaded ({exc}); the gate uses its recorded metric")
-        return None
-    context.log.info(f"champion {champ['version']} on this held-out corpus: perplexity {value:.3f} "
-                     f"(recorded at its training: {champ['metrics'].get('held_out_perplexity', float('nan')):.3f})")
-    return champ["version"], 1.0 / value
+        "model_card": MetadataValue.md(card.markdown())})
 
 
 def _champion(warehouse: WarehouseResource, required_by: str) -> tuple[dict, Path]:
@@ -229,7 +203,8 @@ def _champion(warehouse: WarehouseResource, required_by: str) -> tuple[dict, Pat
 def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ecom_assets.ml.generator import OnnxDecoder, Sampling, export_decoder, torch_generate
+    from ecom_assets.ml.common.model_files import write_parity
+    from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling, export_decoder, torch_generate
 
     champ, folder = _champion(warehouse, "ml/ad_copy_generator_onnx")
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
@@ -242,9 +217,7 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
     reference = torch_generate(model, tokenizer, probes, max_new_tokens=32)
     onnx_tokens = [decoder.generate([p], Sampling(max_new_tokens=32))[0] for p in probes]
     identical = [a == b for a, b in zip(reference, onnx_tokens)]
-    parity = {"version": champ["version"], "probes": len(probes), "identical": int(sum(identical)),
-              "passed": bool(all(identical))}
-    (path.parent / "parity.json").write_text(json.dumps(parity, indent=2))
+    parity = write_parity(path.parent, champ["version"], all(identical), probes=len(probes), identical=int(sum(identical)))
     return MaterializeResult(
         metadata={"version": champ["version"], "path": MetadataValue.path(str(path)),
                   "onnx_mb": round(path.stat().st_size / 1e6, 2), "probe_prompts": len(probes),
@@ -262,15 +235,12 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
 def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: WarehouseResource) -> MaterializeResult:
     from transformers import AutoConfig, AutoTokenizer
 
-    from ecom_assets.ml.copy_review import CHANNELS, distinct_n
-    from ecom_assets.ml.copywriting import DEFAULT_TEMPLATES, validate_templates, write_copy
-    from ecom_assets.ml.generator import OnnxDecoder, Sampling
+    from ecom_assets.ml.copy.copywriting import DEFAULT_TEMPLATES, validate_templates, write_copy
+    from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling
+    from ecom_assets.ml.copy.review import CHANNELS, distinct_n
 
     champ, folder = _champion(warehouse, "serving/ad_copy")
-    parity_file = folder / "onnx" / "parity.json"
-    if not (parity_file.exists() and json.loads(parity_file.read_text()).get("passed")):
-        raise Failure(f"generator {champ['version']} has no ONNX decoder that passed the parity check: "
-                      "materialise ml/ad_copy_generator_onnx")
+    passed_export(folder, f"generator {champ['version']}", "ml/ad_copy_generator_onnx")
     templates = [t.model_dump() for t in config.templates] or DEFAULT_TEMPLATES
     validate_templates(templates)
     products = _products(warehouse)
@@ -286,18 +256,11 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     table = write_copy(products, interests, templates, config.languages, config.variants, decoder, sampling,
                        config.batch_size, log=context.log.info)
     table = table.assign(generator_version=champ["version"], generated_at=datetime.now(timezone.utc).replace(tzinfo=None))
-    with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS serving")
-        con.execute("BEGIN TRANSACTION")
-        con.register("_copy", table)
-        con.execute("CREATE OR REPLACE TABLE serving.ad_copy AS SELECT * FROM _copy")
-        con.execute("COMMIT")
+    warehouse.replace_table("serving.ad_copy", table)
     published = table[table["passed"]]
     reasons = table.loc[~table["passed"], "reasons"].explode().dropna().str.extract(r"^(\w+):")[0].value_counts()
     lengths = published["text"].str.len()
-    with warehouse.connect(read_only=True) as con:
-        ppl = json.loads(con.execute("SELECT metrics FROM ml.model_registry WHERE name = ? AND version = ?",
-                                     [MODEL_NAME, champ["version"]]).fetchone()[0])["held_out_perplexity"]
+    ppl = champ["metrics"]["held_out_perplexity"]
     samples = published.sort_values("score", ascending=False).groupby("language").head(3)
     return MaterializeResult(metadata={
         "dagster/row_count": len(table), "published": len(published),
@@ -317,8 +280,8 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
              description="Every published row (passed = true) states only this product's current price, discount and "
                          "title numbers, and no banned claim: a 100% pass rate.")
 def published_copy_passes_fact_check(warehouse: WarehouseResource) -> AssetCheckResult:
-    from ecom_assets.ml.copy_review import banned_claims, fact_check
-    from ecom_assets.ml.copywriting import product_facts
+    from ecom_assets.ml.copy.copywriting import product_facts
+    from ecom_assets.ml.copy.review import banned_claims, fact_check
 
     with warehouse.connect(read_only=True) as con:
         published = con.execute("SELECT item_id, language, text FROM serving.ad_copy WHERE passed").df()

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dagster import AssetExecutionContext, AssetKey, Config, MetadataValue, Output
+from dagster import AssetExecutionContext, AssetKey, Config, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ecom_assets.assets.metadata import preview
@@ -31,10 +31,12 @@ class FeatureConfig(Config):
     """Interaction weights halve every `half_life_days` before the reference time."""
     session_gap_minutes: int = 30
     """Events of a user further apart than this start a new session."""
+    drift_reference_days: int = 0
+    """Drift checks compare the current window with this many days before the test cutoff; 0 = as long as the
+    current window."""
 
     def dbt_vars(self) -> dict[str, Any]:
-        return {"test_days": self.test_days, "half_life_days": self.half_life_days,
-                "session_gap_minutes": self.session_gap_minutes}
+        return self.model_dump()
 
 
 def dbt_build_args(config: FeatureConfig) -> list[str]:

@@ -1,6 +1,8 @@
-"""The champion/challenger gate as an asset check, one per registered model.
+"""Registering a trained version, and the champion/challenger gate as an asset check.
 
-The registry decides promotion (`ml.registry.register_and_gate`); the check shows the
+Every trained model goes the same way (`register_version`): a version stamp and folder in
+the model store, a model card, the champion re-scored on the same data where possible,
+and the registry's gate (`warehouse.registry.register_and_gate`). The check shows the
 decision on the model asset. A rejected challenger is the gate doing its job, not a
 broken run: the check warns and does not block, because nothing downstream reads the
 challenger. Exports, embeddings and serving tables all load the registry's champion, so
@@ -10,11 +12,15 @@ does not hold back the retraining of the models that read it, e.g. the recommend
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, Failure, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey, Failure, asset_check
 
-from ecom_assets.ml.registry import champion, history
-from ecom_assets.resources import WarehouseResource
+from ecom_assets.ml.common.model_card import ModelCard
+from ecom_assets.resources import ModelStoreResource, WarehouseResource
+from ecom_assets.warehouse.registry import GateDecision, champion, history, register_and_gate
 
 
 def current_champion(warehouse: WarehouseResource, model_name: str, required_by: str | None = None) -> dict | None:
@@ -25,6 +31,40 @@ def current_champion(warehouse: WarehouseResource, model_name: str, required_by:
     if champ is None and required_by is not None:
         raise Failure(f"{required_by}: no champion {model_name} in ml.model_registry: materialise ml/{model_name} first")
     return champ
+
+
+@dataclass
+class NewVersion:
+    name: str
+    version: str
+    created: datetime
+    folder: Path
+
+    def card(self, **fields) -> ModelCard:
+        return ModelCard(name=self.name, version=self.version, created_at=self.created.isoformat(), **fields)
+
+
+def new_version(context: AssetExecutionContext, model_store: ModelStoreResource, model_name: str) -> NewVersion:
+    """A version stamp (UTC time of training + the run that trained it) and its folder."""
+    created = datetime.now(timezone.utc)
+    version = f"{created:%Y%m%dT%H%M%S}-{context.run_id[:8]}"
+    return NewVersion(model_name, version, created, model_store.version_dir(model_name, version))
+
+
+def register_version(context: AssetExecutionContext, warehouse: WarehouseResource, new: NewVersion, card: ModelCard,
+                     artifact_path: Path, gate_metric: str, tolerance: float,
+                     rescored: tuple[str, float] | None) -> GateDecision:
+    """Write the card, record the version and apply the gate; logs the decision."""
+    card.write(new.folder)
+    with warehouse.connect() as con:
+        decision = register_and_gate(con, new.name, new.version, card.params, card.metrics, str(artifact_path),
+                                     card.sha256, gate_metric, tolerance, champion_rescored=rescored)
+    context.log.info(f"{new.version}: {'promoted' if decision.promote else 'REJECTED'} ({decision.reason})")
+    return decision
+
+
+def gate_metadata(decision: GateDecision) -> dict:
+    return {"promoted": decision.promote, "gate": decision.reason, "gate_basis": decision.basis}
 
 
 def gate_check(model_name: str, asset_key: AssetKey, metric: str):

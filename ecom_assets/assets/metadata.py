@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pandas as pd
 from dagster import MetadataValue
 
@@ -21,7 +19,3 @@ def counts_table(counts: pd.Series, key: str, value: str = "rows") -> MetadataVa
         return MetadataValue.md("_(none)_")
     return MetadataValue.md(counts.rename_axis(key).reset_index(name=value).to_markdown(index=False))
 
-
-def version_stamp(created: datetime, run_id: str) -> str:
-    """A model version: UTC time of training + the run that trained it."""
-    return f"{created:%Y%m%dT%H%M%S}-{run_id[:8]}"

@@ -55,11 +55,11 @@ from dagster import (
 
 from ecom_assets.assets.metadata import counts_table
 from ecom_assets.resources import WarehouseResource
+from ecom_assets.warehouse import append_rows
 
 GROUP = "monitoring"
 POOL = "warehouse"
 EVENTS_KEY = AssetKey(["staging", "stg_events"])
-CUTOFF_KEY = AssetKey(["marts", "split_cutoff"])
 ITEM_FEATURES_KEY = AssetKey(["marts", "item_features"])
 USER_FEATURES_KEY = AssetKey(["marts", "user_features"])
 ITEM_EMBEDDINGS_KEY = AssetKey(["ml", "item_embeddings"])
@@ -74,42 +74,22 @@ EMBEDDING_REPORT = "engaged_item_embeddings"
 # sensor's trigger); data quality and prediction drift inform, they do not retrain.
 BEHAVIOUR_REPORTS = (*REPORT_TABLES, EMBEDDING_REPORT)
 
-# Reference: the `?` days before the test cutoff (0: as long as the current window, so
-# that per-user and per-item counts compare like with like); current: from the cutoff on.
-_WINDOWED = """
-WITH bounds AS (
-    SELECT c.cutoff, CASE WHEN ? > 0 THEN to_days(CAST(? AS INTEGER)) ELSE max(e.event_time) - c.cutoff END AS span
-    FROM marts.split_cutoff c CROSS JOIN staging.stg_events e GROUP BY c.cutoff
-),
-w AS (
-    SELECT e.*, i.category_l2,
-           CASE WHEN e.event_time >= b.cutoff THEN 'current'
-                WHEN e.event_time >= b.cutoff - b.span THEN 'reference' END AS win
-    FROM staging.stg_events e CROSS JOIN bounds b LEFT JOIN marts.item_features i USING (item_id)
-)
-"""
+# The windows are dbt's (marts.drift_events: `current` from the test cutoff on, `reference`
+# the training-window days before it; dbt var drift_reference_days); the checks read them.
+WINDOW_TABLES = {"events": AssetKey(["marts", "drift_events"]), "user_features": AssetKey(["marts", "drift_user_windows"]),
+                 "item_features": AssetKey(["marts", "drift_item_windows"])}
 SQL = {
-    "events": _WINDOWED + """
-        SELECT win, event_type, category_l2 AS category, price, quantity, hour(event_time) AS hour_of_day
-        FROM w WHERE win IS NOT NULL""",
-    "user_features": _WINDOWED + """
-        SELECT win, count(*) AS events, count(DISTINCT CAST(event_time AS DATE)) AS active_days,
-               avg(CASE WHEN event_type = 'purchase' THEN 1.0 ELSE 0.0 END) AS purchase_share,
-               count(DISTINCT category_l2) AS categories, avg(price) AS mean_price
-        FROM w WHERE win IS NOT NULL GROUP BY win, user_id""",
-    "item_features": _WINDOWED + """
-        SELECT win, count(*) FILTER (WHERE event_type = 'view') AS views,
-               count(*) FILTER (WHERE event_type = 'purchase') AS purchases, count(DISTINCT user_id) AS users,
-               avg(price) AS mean_price
-        FROM w WHERE win IS NOT NULL GROUP BY win, item_id""",
+    "events": """SELECT win, event_type, category_l2 AS category, price, quantity, hour(event_time) AS hour_of_day
+                 FROM marts.drift_events""",
+    "user_features": """SELECT win, events, active_days, purchase_share, categories, mean_price
+                        FROM marts.drift_user_windows""",
+    "item_features": "SELECT win, views, purchases, users, mean_price FROM marts.drift_item_windows",
 }
 SUMMARY_DDL = """CREATE TABLE IF NOT EXISTS monitoring.drift_summary (report VARCHAR, signal VARCHAR, method VARCHAR,
                  score DOUBLE, threshold DOUBLE, drifted BOOLEAN, "window" VARCHAR, created_at TIMESTAMP)"""
 
 
 class DriftConfig(Config):
-    reference_days: int = 0
-    """Training-window days before the test cutoff that form the reference; 0 = as long as the current window."""
     drift_share: float = 0.5
     """A report drifts when at least this share of its columns drifted."""
     max_rows: int = 50_000
@@ -123,12 +103,8 @@ def _now() -> datetime:
 def append_drift_summary(warehouse: WarehouseResource, rows: list[pd.DataFrame], created: datetime) -> None:
     if not rows:
         return
-    table = pd.concat(rows, ignore_index=True).assign(created_at=created)
     with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-        con.execute(SUMMARY_DDL)
-        con.register("_drift", table)
-        con.execute("INSERT INTO monitoring.drift_summary SELECT * FROM _drift")
+        append_rows(con, "monitoring.drift_summary", SUMMARY_DDL, pd.concat(rows, ignore_index=True).assign(created_at=created))
 
 
 REPORTS_KEPT = 30  # HTML reports per report name (a few MB each; the summary table keeps the full history)
@@ -150,27 +126,27 @@ def _cannot_compare(key: AssetCheckKey, why: str) -> AssetCheckResult:
 @multi_asset_check(
     name="feature_window_drift",
     specs=[*(AssetCheckSpec(WINDOW_CHECK, asset=key, blocking=False,
-                            additional_deps=[k for k in (CUTOFF_KEY, EVENTS_KEY, ITEM_FEATURES_KEY) if k != key],
+                            additional_deps=[WINDOW_TABLES[report]],
                             description=f"Evidently data drift of the {report.replace('_', ' ')} (current window from the "
                                         "test cutoff on vs an equally long training window before it); warns when the "
                                         "share of drifted columns reaches the threshold")
              for report, key in REPORT_TABLES.items()),
-           AssetCheckSpec(QUALITY_CHECK, asset=EVENTS_KEY, blocking=False, additional_deps=[CUTOFF_KEY, ITEM_FEATURES_KEY],
+           AssetCheckSpec(QUALITY_CHECK, asset=EVENTS_KEY, blocking=False,
+                          additional_deps=[WINDOW_TABLES["events"], AssetKey(["marts", "catalogue"])],
                           description="Warns when the newest event day's volume, missing values or unseen categories "
                                       "depart from the reference window")],
     can_subset=True,
     description="Drift of the behaviour features against the training window (Evidently), one report per table; "
                 "rows appended to monitoring.drift_summary, HTML reports linked.")
 def feature_window_drift(context: AssetCheckExecutionContext, config: DriftConfig, warehouse: WarehouseResource):
-    from ecom_assets.ml.drift import drift_report
+    from ecom_assets.ml.monitoring.drift import drift_report
 
     created = _now()
     selected = set(context.selected_asset_check_keys)
     wanted = [r for r, key in REPORT_TABLES.items() if AssetCheckKey(key, WINDOW_CHECK) in selected]
     quality_key = AssetCheckKey(EVENTS_KEY, QUALITY_CHECK)
     with warehouse.connect(read_only=True) as con:
-        frames = {r: con.execute(SQL[r], [config.reference_days, config.reference_days]).df()
-                  for r in {*wanted, *(["events"] if quality_key in selected else [])}}
+        frames = {r: con.execute(SQL[r]).df() for r in {*wanted, *(["events"] if quality_key in selected else [])}}
     summaries = []
     for report in wanted:
         key = AssetCheckKey(REPORT_TABLES[report], WINDOW_CHECK)
@@ -181,7 +157,7 @@ def feature_window_drift(context: AssetCheckExecutionContext, config: DriftConfi
                                        "is there data on both sides of marts.split_cutoff?")
             continue
         html = _report_path(warehouse, report, created)
-        window = (f"reference: {config.reference_days or 'as many'} days before the cutoff ({len(reference):,} rows); "
+        window = (f"reference: the training window before the cutoff ({len(reference):,} rows); "
                   f"current: from the cutoff ({len(current):,} rows)")
         summary = drift_report(reference, current, report, window, html, config.drift_share, config.max_rows, config.seed)
         summaries.append(summary)
@@ -198,7 +174,7 @@ def feature_window_drift(context: AssetCheckExecutionContext, config: DriftConfi
     if quality_key in selected:
         events = frames["events"]
         if (events["win"] == "reference").any():
-            quality = _newest_day_quality(warehouse, events, config)
+            quality = _newest_day_quality(warehouse, events)
             summaries.append(quality)
             fired = quality[(quality["signal"] != "dataset") & quality["drifted"]]
             yield AssetCheckResult(
@@ -213,7 +189,7 @@ def feature_window_drift(context: AssetCheckExecutionContext, config: DriftConfi
 
 
 @asset_check(asset=ITEM_EMBEDDINGS_KEY, name=EMBEDDING_CHECK, blocking=False,
-             additional_deps=[EVENTS_KEY, CUTOFF_KEY, ITEM_FEATURES_KEY],
+             additional_deps=[WINDOW_TABLES["events"]],
              description="Evidently embedding drift: warns when the product-text embeddings of what users engage with in "
                          "the current window can be told apart from the reference window's (classifier ROC AUC)")
 def engaged_items_stable(context: AssetCheckExecutionContext, config: DriftConfig,
@@ -223,15 +199,15 @@ def engaged_items_stable(context: AssetCheckExecutionContext, config: DriftConfi
     same popular items in both windows make the two sides identical, not separable."""
     import numpy as np
 
-    from ecom_assets.ml.drift import embedding_drift
+    from ecom_assets.ml.monitoring.drift import embedding_drift
 
     created = _now()
     with warehouse.connect(read_only=True) as con:
         # Sampled in the database: a window can hold millions of events.
-        vectors = {win: con.execute(_WINDOWED + f"""
-            SELECT x.embedding FROM (SELECT DISTINCT item_id FROM w WHERE w.win = '{win}') e
+        vectors = {win: con.execute(f"""
+            SELECT x.embedding FROM (SELECT DISTINCT item_id FROM marts.drift_events WHERE win = ?) e
             JOIN ml.item_embeddings x USING (item_id) USING SAMPLE reservoir(4000 ROWS) REPEATABLE ({int(config.seed)})""",
-                                    [config.reference_days, config.reference_days]).df()["embedding"]
+                                    [win]).df()["embedding"]
                    for win in ("reference", "current")}
     sizes = {win: len(v) for win, v in vectors.items()}
     if min(sizes.values()) == 0:
@@ -247,17 +223,16 @@ def engaged_items_stable(context: AssetCheckExecutionContext, config: DriftConfi
                             metadata={"roc_auc": float(verdict["score"]), "window": window})
 
 
-def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame, config: DriftConfig) -> pd.DataFrame:
-    from ecom_assets.ml.drift import data_quality
+def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame) -> pd.DataFrame:
+    from ecom_assets.ml.monitoring.drift import data_quality
 
     with warehouse.connect(read_only=True) as con:
         newest = con.execute("""
             SELECT e.event_type, i.category_l2 AS category, e.price, e.quantity, hour(e.event_time) AS hour_of_day
-            FROM staging.stg_events e LEFT JOIN marts.item_features i USING (item_id)
+            FROM staging.stg_events e LEFT JOIN marts.catalogue i USING (item_id)
             WHERE CAST(e.event_time AS DATE) = (SELECT max(CAST(event_time AS DATE)) FROM staging.stg_events)""").df()
-        days = con.execute("""SELECT count(DISTINCT CAST(e.event_time AS DATE)) FROM staging.stg_events e, marts.split_cutoff c
-                              WHERE e.event_time < c.cutoff AND e.event_time >= c.cutoff - (SELECT max(event_time) - c.cutoff
-                              FROM staging.stg_events)""").fetchone()[0] if not config.reference_days else config.reference_days
+        days = con.execute("SELECT count(DISTINCT CAST(event_time AS DATE)) FROM marts.drift_events "
+                           "WHERE win = 'reference'").fetchone()[0]
     reference = events[events["win"] == "reference"].drop(columns="win")
     return data_quality(reference, newest, days, f"newest day ({len(newest):,} rows) vs reference ({len(reference):,} rows, "
                                                  f"{days} days)")
@@ -281,7 +256,8 @@ SNAPSHOT_DDL = ["""CREATE TABLE IF NOT EXISTS monitoring.recommendation_snapshot
                    "language" VARCHAR, candidates BIGINT, rejected BIGINT)"""]
 
 
-@asset(key=PREDICTION_DRIFT_KEY, deps=[AssetKey(["serving", "recommendations"]), AssetKey(["serving", "ad_copy"]), ITEM_FEATURES_KEY],
+@asset(key=PREDICTION_DRIFT_KEY, deps=[AssetKey(["serving", "recommendations"]), AssetKey(["serving", "ad_copy"]),
+                                          AssetKey(["marts", "catalogue"])],
        group_name=GROUP, kinds={"evidently", "duckdb"}, pool=POOL,
        check_specs=[AssetCheckSpec(PREDICTION_CHECKS["score"], asset=PREDICTION_DRIFT_KEY, blocking=False,
                                    description="Warns when the distribution of served recommendation scores drifted from "
@@ -297,14 +273,14 @@ SNAPSHOT_DDL = ["""CREATE TABLE IF NOT EXISTS monitoring.recommendation_snapshot
                    "with the previous snapshot; rows in monitoring.drift_summary.")
 def prediction_drift(context: AssetExecutionContext, config: PredictionDriftConfig,
                      warehouse: WarehouseResource) -> MaterializeResult:
-    from ecom_assets.ml.drift import drift_report, share_change
+    from ecom_assets.ml.monitoring.drift import drift_report, share_change
     from ecom_assets.warehouse import table_exists
 
     created = _now()
     with warehouse.connect(read_only=True) as con:
         recs = con.execute(f"""
             SELECT r.model_version, r.score, r."rank", coalesce(i.category_l2, 'unknown') AS category
-            FROM serving.recommendations r LEFT JOIN marts.item_features i USING (item_id)
+            FROM serving.recommendations r LEFT JOIN marts.catalogue i USING (item_id)
             USING SAMPLE reservoir({int(config.max_rows)} ROWS) REPEATABLE ({int(config.seed)})""").df()
         copy = pd.DataFrame(columns=["generator_version", "language", "candidates", "rejected"])
         if table_exists(con, "serving.ad_copy"):
@@ -359,15 +335,11 @@ def prediction_drift(context: AssetExecutionContext, config: PredictionDriftConf
                                            severity=AssetCheckSeverity.WARN,
                                            description="no ad copy in this or the previous snapshot: nothing to compare"))
     with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-        for ddl in SNAPSHOT_DDL:
-            con.execute(ddl)
-        con.register("_recs", recs.assign(snapshot_at=created))
-        con.execute('INSERT INTO monitoring.recommendation_snapshots SELECT snapshot_at, model_version, score, "rank", category FROM _recs')
+        append_rows(con, "monitoring.recommendation_snapshots", SNAPSHOT_DDL[0], recs.assign(snapshot_at=created),
+                    'snapshot_at, model_version, score, "rank", category')
         if not copy.empty:
-            con.register("_copy", copy.assign(snapshot_at=created))
-            con.execute('INSERT INTO monitoring.ad_copy_snapshots SELECT snapshot_at, generator_version, "language", '
-                        'candidates, rejected FROM _copy')
+            append_rows(con, "monitoring.ad_copy_snapshots", SNAPSHOT_DDL[1], copy.assign(snapshot_at=created),
+                        'snapshot_at, generator_version, "language", candidates, rejected')
         for table in ("recommendation_snapshots", "ad_copy_snapshots"):
             con.execute(f"""DELETE FROM monitoring.{table} WHERE snapshot_at NOT IN (SELECT DISTINCT snapshot_at
                             FROM monitoring.{table} ORDER BY snapshot_at DESC LIMIT {int(config.keep_snapshots)})""")
@@ -414,7 +386,7 @@ class RollbackConfig(Config):
 
 @op(description="The current champion of model_name is retired and the previous one serves again.")
 def restore_previous_champion(context: OpExecutionContext, config: RollbackConfig, warehouse: WarehouseResource) -> None:
-    from ecom_assets.ml.registry import rollback
+    from ecom_assets.warehouse.registry import rollback
 
     with warehouse.connect() as con:
         restored, retired = rollback(con, config.model_name)

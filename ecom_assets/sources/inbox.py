@@ -103,6 +103,13 @@ def _read_delimited(path: Path, delimiter: str) -> ParsedFile:
     return ParsedFile(path, frame, np.asarray(numbers, dtype=np.int64), _unparsed(bad))
 
 
+def _cell(value) -> str | None:
+    """A JSON value as the text cell every other format gives: nested values as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
 def _read_jsonl(path: Path) -> ParsedFile:
     text = _decode(path, path.read_bytes())
     records, numbers, bad = [], [], []
@@ -117,7 +124,7 @@ def _read_jsonl(path: Path) -> ParsedFile:
         if not isinstance(obj, dict):
             bad.append((line_no, "<row>", f"expected a JSON object, found {type(obj).__name__}", line[:500]))
             continue
-        records.append({k: (None if v is None else (v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v))) for k, v in obj.items()})
+        records.append({k: _cell(v) for k, v in obj.items()})
         numbers.append(line_no)
     if not records and bad:
         raise InboxFileError(f"{path}: no line is a JSON object (first problem, line {bad[0][0]}: {bad[0][2]})")

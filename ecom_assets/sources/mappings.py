@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ecom_assets.schema import SCHEMAS, FREE_TEXT_FIELDS
+from ecom_assets.schema import FREE_TEXT_FIELDS, SCHEMAS
 
 
 @dataclass(frozen=True)

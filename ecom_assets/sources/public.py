@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecom_assets.ml.sequences import SequenceDataset
+from ecom_assets.ml.recsys.sequences import SequenceDataset
 
 
 class PublicDataError(ValueError):

@@ -132,7 +132,6 @@ class SyntheticShop:
         picks = rng.choice(len(pairs), per_top * len(V.TOP_CATEGORIES), replace=False)
         brand_en = np.array([pairs[i][0][0] + pairs[i][1][0] for i in picks], dtype=object)
         brand_zh = np.array([pairs[i][0][1] + pairs[i][1][1] for i in picks], dtype=object)
-        brand_top = np.repeat(np.arange(len(V.TOP_CATEGORIES)), per_top)
         brand_tier = rng.choice(3, len(picks), p=[0.35, 0.45, 0.2])
         tier_mult = np.array([0.6, 1.0, 1.8])[brand_tier]
 
@@ -155,15 +154,15 @@ class SyntheticShop:
         # "Often bought with": three popular items of the complementary leaf per item.
         comp = leaves["complement_idx"].to_numpy()[leaf]
         related = np.empty((n, 3), dtype=np.int64)
-        for l in range(n_leaves):
-            members = np.flatnonzero(leaf == l)
+        for leaf_id in range(n_leaves):
+            members = np.flatnonzero(leaf == leaf_id)
             p = appeal[members] / appeal[members].sum()
-            askers = np.flatnonzero(comp == l)
+            askers = np.flatnonzero(comp == leaf_id)
             related[askers] = members[rng.choice(len(members), (len(askers), 3), p=p)]
 
         variant_kind = leaves["variant_kind"].to_numpy()[leaf]
         variant = np.array([rng.integers(len(V.VARIANTS[k])) for k in variant_kind])
-        noun = np.array([rng.integers(len(leaves["nouns"].iloc[l])) for l in leaf])
+        noun = np.array([rng.integers(len(leaves["nouns"].iloc[lf])) for lf in leaf])
         return dict(
             leaf=leaf, top=top, brand=brand, brand_en=brand_en, brand_zh=brand_zh, brand_tier=brand_tier,
             price=price, appeal=appeal, launch_offset=launch_offset, related=related,
@@ -173,7 +172,7 @@ class SyntheticShop:
             rating=np.round(np.clip(rng.normal(4.3, 0.35, n), 2.5, 5.0), 1),
             adjective=rng.integers(len(V.ADJECTIVES), size=n), variant=variant, noun=noun,
             template=rng.integers(3, size=n),
-            leaf_median=np.array([np.median(price[leaf == l]) for l in range(n_leaves)]),
+            leaf_median=np.array([np.median(price[leaf == leaf_id]) for leaf_id in range(n_leaves)]),
         )
 
     def products(self) -> pd.DataFrame:
@@ -256,10 +255,10 @@ class SyntheticShop:
     def _popular_in_leaf(self, rng: np.random.Generator, leaf: np.ndarray) -> np.ndarray:
         cat = self._catalogue
         out = np.empty(len(leaf), dtype=np.int64)
-        for l in np.unique(leaf):
-            members = np.flatnonzero(cat["leaf"] == l)
+        for leaf_id in np.unique(leaf):
+            members = np.flatnonzero(cat["leaf"] == leaf_id)
             p = cat["appeal"][members] / cat["appeal"][members].sum()
-            rows = np.flatnonzero(leaf == l)
+            rows = np.flatnonzero(leaf == leaf_id)
             out[rows] = members[rng.choice(len(members), len(rows), p=p)]
         return out
 

@@ -1,0 +1,30 @@
+"""The stages of the pipeline, as asset selections: the demo materialises them in this
+order, and definitions.py declares one job per stage so the UI launches each as the
+demo does (Jobs -> <stage>_job)."""
+
+from __future__ import annotations
+
+from dagster import AssetKey, AssetSelection
+
+STAGES: dict[str, AssetSelection] = {
+    "snapshots": AssetSelection.assets(AssetKey(["raw", "products"]), AssetKey(["raw", "users"]),
+                                       AssetKey(["raw", "support_tickets"])),
+    "events": AssetSelection.assets(AssetKey(["raw", "events"])),
+    "inbox": AssetSelection.assets(*(AssetKey(["raw", f"inbox_{e}"]) for e in ("events", "products", "users",
+                                                                                "support_tickets"))),
+    "features": AssetSelection.groups("features"),
+    "text": AssetSelection.groups("text"),
+    "recommend": AssetSelection.groups("recommend"),
+    "copy": AssetSelection.groups("copy"),
+    "monitoring": AssetSelection.groups("monitoring"),
+}
+STAGE_DESCRIPTIONS = {
+    "snapshots": "Products, users and support tickets from the data source into raw.*",
+    "events": "Behaviour events from the data source, one daily partition per day (backfill a range in one run)",
+    "inbox": "Files dropped in the inbox folder into raw.inbox_*",
+    "features": "The dbt project: staging -> intermediate -> marts, dbt tests and drift checks",
+    "text": "Fine-tune the product text encoder, export it to ONNX, embed the catalogue and users, similar items",
+    "recommend": "Train, evaluate and gate the recommender; serve the champion's lists",
+    "copy": "Corpus, GPT-2 copy generator, ONNX decoder and the reviewed ad copy",
+    "monitoring": "Prediction drift of what is served",
+}

@@ -1,0 +1,246 @@
+"""Ad copy: the training corpus, prompts, marketer templates with slots, and a scorer.
+
+Facts never come from the model. The corpus teaches the generator to write copy with
+slot markers ({product_name}, {discount_percentage}, {price}, ...) where facts go; slots
+are filled from the catalogue afterwards. Marketer templates are lines with the same
+slots plus {copy}, where the generated text goes (without it, the generated text comes
+first). A slot that is unknown, or that the product has no value for, is an error that
+names the template and the slot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ecom_assets.ml.copy.generator import BOS, COPY
+from ecom_assets.ml.copy.review import CHANNELS, review
+
+SLOT = re.compile(r"\{([a-z_]+)\}")
+SLOTS = {"product_name", "brand", "category", "price", "original_price", "discount_percentage", "currency", "copy"}
+
+# Hand-written families per language: {benefit} and {hook} are filled when the corpus is
+# written (descriptive words by category and segment); fact slots stay as slots.
+COPY_FAMILIES: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "benefit_first": ["{benefit} with {product_name}.", "{product_name}: {benefit}.", "Meet {product_name} - {benefit}."],
+        "deal": ["{product_name}, now {discount_percentage}% off.", "Save {discount_percentage}% on {product_name} today.",
+                 "{discount_percentage}% off {product_name} from {brand}."],
+        "audience": ["{hook} {product_name} is made for you.", "{hook} Try {product_name} by {brand}.",
+                     "{hook} {product_name}, {benefit}."],
+        "price": ["{product_name} for {currency} {price}.", "Only {currency} {price}: {product_name}."],
+    },
+    "zh": {
+        "benefit_first": ["{product_name}，{benefit}。", "{benefit}，就选{product_name}。", "{brand}{product_name}，{benefit}。"],
+        "deal": ["{product_name}限时{discount_percentage}%折扣，不容错过！", "购买{product_name}，立享{discount_percentage}%优惠。",
+                 "{brand}{product_name}，现在优惠{discount_percentage}%。"],
+        "audience": ["{hook}{product_name}为你而来。", "{hook}试试{brand}的{product_name}。", "{hook}{product_name}，{benefit}。"],
+        "price": ["{product_name}，仅需{price}元。", "{price}元入手{product_name}。"],
+    },
+}
+BENEFITS: dict[str, dict[str, list[str]]] = {
+    "Electronics": {"en": ["smart tech for every day", "stay connected all day", "power that keeps up with you"],
+                    "zh": ["智能科技，随时在线", "续航持久，使用安心", "轻松连接每一天"]},
+    "Beauty": {"en": ["care your skin will love", "a fresh look every morning", "gentle care, visible glow"],
+               "zh": ["温和呵护，焕发光彩", "每天都有好气色", "轻盈质地，舒适不黏腻"]},
+    "Fashion": {"en": ["style that moves with you", "comfort from morning to night", "an easy look for any day"],
+                "zh": ["舒适百搭，轻松出行", "简约设计，穿出好心情", "有型又舒适"]},
+    "Home & Kitchen": {"en": ["make home a little easier", "cook more, clean less", "tidy space, calm mind"],
+                       "zh": ["让家更舒适", "下厨更轻松", "收纳整洁，生活有序"]},
+    "Sports & Outdoors": {"en": ["ready for your next workout", "built for the outdoors", "move more, feel better"],
+                          "zh": ["运动随心，活力满满", "户外出行好伙伴", "每一次训练都更自在"]},
+    "Grocery & Baby": {"en": ["good things for every day", "gentle for the little ones", "a small treat for your day"],
+                       "zh": ["每天的好味道", "宝宝用得安心", "健康美味，随手可得"]},
+    # Any other category (a real catalogue's own tree): benefits that fit every product.
+    "_any": {"en": ["a good pick for every day", "made to be used and loved", "easy to choose, easy to enjoy"],
+             "zh": ["日常好选择", "实用又贴心", "选得放心，用得开心"]},
+}
+HOOKS: dict[str, dict[str, str]] = {
+    "tech_enthusiast": {"en": "Love new gadgets?", "zh": "数码控看过来！"},
+    "beauty_lover": {"en": "Your beauty routine, upgraded.", "zh": "爱美的你，"},
+    "fashionista": {"en": "Fresh looks for the season.", "zh": "时尚达人，"},
+    "home_maker": {"en": "For a cosier home:", "zh": "居家好物，"},
+    "fitness_fan": {"en": "Training hard?", "zh": "运动达人，"},
+    "young_parent": {"en": "For busy parents:", "zh": "宝爸宝妈，"},
+    "bargain_hunter": {"en": "Deal alert!", "zh": "划算好价，"},
+    "premium_shopper": {"en": "Quality you can feel.", "zh": "品质之选，"},
+}
+DEFAULT_TEMPLATES = [
+    {"template_id": "en_plain", "language": "en", "channel": "feed", "text": "{copy}"},
+    {"template_id": "en_deal", "language": "en", "channel": "feed", "text": "{copy} Now {discount_percentage}% off."},
+    {"template_id": "zh_plain", "language": "zh", "channel": "feed", "text": "{copy}"},
+    {"template_id": "zh_deal", "language": "zh", "channel": "feed", "text": "购买{product_name}，享受{discount_percentage}%的折扣，不容错过！{copy}"},
+]
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def product_facts(row: dict, language: str) -> dict:
+    """Slot values of one catalogue row (title in the copy's language, falling back)."""
+    title = (row.get("title_zh") if language == "zh" else row.get("title_en")) or row.get("title_en") or row.get("title_zh")
+    discount = row.get("discount_pct")
+    price = row.get("effective_price") if row.get("effective_price") is not None else row.get("price")
+    return {
+        "product_name": title, "title": title, "brand": row.get("brand"),
+        "category": row.get("category_l2"), "currency": row.get("currency") or "CNY",
+        "price": _fmt(price), "original_price": _fmt(row.get("price")),
+        # Shown as a whole percentage, rounded down: copy may understate a discount, never overstate it.
+        "discount_percentage": str(int(np.floor(discount + 1e-9))) if discount and discount >= 1 else None,
+        "discount_pct": discount if discount and discount > 0 else None,
+        "effective_price": price, "original": row.get("price"),
+    }
+
+
+def _fmt(value) -> str | None:
+    if value is None or pd.isna(value):
+        return None
+    value = float(value)
+    return f"{value:.0f}" if value.is_integer() else f"{value:.2f}"
+
+
+def slots_of(text: str) -> list[str]:
+    return SLOT.findall(text)
+
+
+def fill(text: str, facts: dict, template_id: str = "generated", item_id: str = "") -> str:
+    """Replace every {slot} with the product's value; unknown or empty slots raise."""
+    def value(m: re.Match) -> str:
+        slot = m.group(1)
+        if slot not in SLOTS or slot == "copy":
+            raise TemplateError(f"template {template_id}: unknown slot {{{slot}}} (known: {', '.join(sorted(SLOTS - {'copy'}))})")
+        v = facts.get(slot)
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v == "":
+            raise TemplateError(f"template {template_id}: product {item_id} has no value for {{{slot}}}")
+        return str(v)
+    return SLOT.sub(value, text)
+
+
+def apply_template(template: dict, generated: str, facts: dict, item_id: str) -> str:
+    body = template["text"] if "{copy}" in template["text"] else "{copy} " + template["text"]
+    head, _, tail = body.partition("{copy}")
+    return (fill(head, facts, template["template_id"], item_id) + generated + fill(tail, facts, template["template_id"], item_id)).strip()
+
+
+def validate_templates(templates: list[dict]) -> None:
+    """Fail early on a template with a slot nobody can fill."""
+    for t in templates:
+        unknown = [s for s in slots_of(t["text"]) if s not in SLOTS]
+        if unknown:
+            raise TemplateError(f"template {t['template_id']}: unknown slot(s) {', '.join('{' + s + '}' for s in unknown)}")
+
+
+def prompt(language: str, segment: str, interests: list[str], category: str, brand: str, on_sale: bool) -> str:
+    return (f"{BOS}lang={language} | segment={segment} | interests={', '.join(interests)} | category={category} | "
+            f"brand={brand} | sale={'yes' if on_sale else 'no'} {COPY}")
+
+
+@dataclass
+class CorpusSettings:
+    per_product: int = 2
+    held_out_share: float = 0.1
+    seed: int = 0
+
+
+def build_corpus(products: pd.DataFrame, segment_interests: dict[str, list[str]],
+                 settings: CorpusSettings = CorpusSettings()) -> pd.DataFrame:
+    """Training text for the generator: for each product, segment and language, copy from
+    the hand-written families, descriptive words filled in, fact slots left as slots.
+    Held-out rows are whole products (the generator is judged on products it never saw)."""
+    rng = np.random.default_rng(settings.seed)
+    rows = []
+    segments = sorted(segment_interests)
+    for row in products.to_dict("records"):
+        top = row.get("category_l1") if row.get("category_l1") in BENEFITS else "_any"
+        on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
+        for language in ("en", "zh"):
+            for _ in range(settings.per_product):
+                segment = segments[rng.integers(len(segments))]
+                families = [f for f in COPY_FAMILIES[language] if on_sale or f != "deal"]
+                family = families[rng.integers(len(families))]
+                pattern = COPY_FAMILIES[language][family][rng.integers(len(COPY_FAMILIES[language][family]))]
+                benefits = BENEFITS[top][language]
+                copy = pattern.replace("{benefit}", benefits[rng.integers(len(benefits))]).replace(
+                    "{hook}", HOOKS.get(segment, {"en": "", "zh": ""})[language])
+                if language == "en":
+                    copy = copy[0].upper() + copy[1:]
+                rows.append({"item_id": row["item_id"], "language": language, "segment": segment, "family": family,
+                             "prompt": prompt(language, segment, segment_interests[segment], row.get("category_l2") or "",
+                                              row.get("brand") or "", on_sale),
+                             "copy": copy})
+    corpus = pd.DataFrame(rows)
+    held = held_out_products(corpus["item_id"].unique(), settings.held_out_share, settings.seed)
+    corpus["split"] = np.where(corpus["item_id"].isin(held), "held_out", "train")
+    return corpus
+
+
+def held_out_products(item_ids, share: float, seed: int) -> set:
+    """Products whose copy is held out: a keyed hash of each id below `share`, so a
+    product keeps its side as the catalogue grows or shrinks. A generator trained on an
+    earlier corpus then never saw a later corpus's held-out lines (same seed and share),
+    which is what lets the gate re-score the champion on them. At least one product."""
+    ids = [str(i) for i in item_ids]
+    if not ids:
+        return set()
+    u = np.array([int.from_bytes(hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest(), "big") / 2.0 ** 64
+                  for i in ids])
+    held = {i for i, x in zip(ids, u) if x < share}
+    return held or {ids[int(np.argmin(u))]}
+
+
+def score(text: str, language: str, interests: list[str], channel_range: tuple[int, int]) -> float:
+    """A simple ranking of passing candidates: length close to the middle of the channel's
+    range, a word of the segment's interests or hook, and little repetition."""
+    low, high = channel_range
+    middle = (low + high) / 2
+    length_fit = 1.0 - min(abs(len(text) - middle) / middle, 1.0)
+    tokens = list(text.replace(" ", "")) if language == "zh" else text.lower().split()
+    bigrams = list(zip(tokens, tokens[1:]))
+    variety = len(set(bigrams)) / len(bigrams) if bigrams else 0.0
+    relevance = float(any(i.lower().split()[0] in text.lower() for i in interests if i))
+    return round(0.5 * length_fit + 0.3 * variety + 0.2 * relevance, 4)
+
+
+def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], templates: list[dict], languages: list[str],
+               variants: int, decoder, sampling, batch_size: int, log=print) -> pd.DataFrame:
+    """Generate, fill, review and score every candidate; one row per candidate."""
+    jobs = []
+    for row in products.to_dict("records"):
+        on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
+        for language in languages:
+            for segment, seg_interests in interests.items():
+                p = prompt(language, segment, seg_interests, row.get("category_l2") or "", row.get("brand") or "", on_sale)
+                jobs += [(row, language, segment, seg_interests, v, p) for v in range(variants)]
+    texts: list[str] = []
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start:start + batch_size]
+        ids = decoder.generate([j[5] for j in chunk],
+                               dataclasses.replace(sampling, seed=sampling.seed + start))
+        texts += [decoder.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
+        if (start // batch_size) % 20 == 0:
+            log(f"generated {min(start + batch_size, len(jobs)):,} / {len(jobs):,} candidates")
+    rows = []
+    for (row, language, segment, seg_interests, variant, _), generated in zip(jobs, texts):
+        facts = product_facts(row, language)
+        options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
+                                                                              "channel": "feed", "language": language}]
+        # Templates whose slots this product can fill (a discount line only for products on sale);
+        # when none can, the first one's error is the candidate's reason.
+        usable = [t for t in options if all(facts.get(s) for s in slots_of(t["text"]) if s != "copy")] or options[:1]
+        template = usable[variant % len(usable)]
+        try:
+            text = apply_template(template, fill(generated, facts, "generated", row["item_id"]), facts, row["item_id"])
+            verdict = review(text, facts, language, template.get("channel", "feed"))
+            text, passed, reasons = verdict.text, verdict.passed, verdict.reasons
+        except TemplateError as exc:
+            text, passed, reasons = generated, False, [f"template: {exc}"]
+        rows.append({"item_id": row["item_id"], "segment": segment, "variant": variant, "language": language,
+                     "text": text, "template_id": template["template_id"], "passed": passed, "reasons": reasons,
+                     "score": score(text, language, seg_interests, CHANNELS[template.get("channel", "feed")]) if passed else 0.0})
+    return pd.DataFrame(rows)

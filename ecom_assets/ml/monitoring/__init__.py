@@ -1,0 +1,1 @@
+"""Monitoring: drift of data, embeddings and predictions (Evidently), summarised as rows."""

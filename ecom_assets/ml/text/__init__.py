@@ -1,0 +1,1 @@
+"""Product text: what the encoder reads, the encoder and its ONNX export, contrastive fine-tuning, embedding."""

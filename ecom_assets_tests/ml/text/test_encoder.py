@@ -1,0 +1,64 @@
+"""The product text encoder runtime: loading with clear errors, pooled and normalised
+embeddings, ONNX export with parity, int8 quantisation, Chinese and English text."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ecom_assets.ml.text.encoder import (
+    EncoderLoadError,
+    OnnxEncoder,
+    TorchEncoder,
+    default_base_model,
+    max_abs_diff,
+    quantize_int8,
+    resolve_base_model,
+    row_cosines,
+)
+
+TEXTS = ["Nexvi Lightweight Canvas Sneakers - White", "Belton Classic Green Tea - 1 kg",
+         "耐维轻量帆布鞋 白色", "贝顿经典绿茶 1千克", "a much longer description of a product that goes on " * 3]
+
+
+def test_embeddings_are_unit_length_and_padding_does_not_change_them(tiny_checkpoint):
+    enc = TorchEncoder.load(str(tiny_checkpoint))
+    together = enc.encode(TEXTS, batch_size=8)
+    alone = np.concatenate([enc.encode([t]) for t in TEXTS])
+    assert together.shape == (5, 32)
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(together, alone, atol=1e-5), "mean pooling ignores padding"
+
+
+def test_onnx_export_matches_torch_and_int8_stays_close(tiny_checkpoint, tmp_path):
+    enc = TorchEncoder.load(str(tiny_checkpoint))
+    fp32 = enc.export_onnx(tmp_path / "model.onnx")
+    int8 = quantize_int8(fp32, tmp_path / "model.int8.onnx")
+    torch_emb = enc.encode(TEXTS)
+    onnx_emb = OnnxEncoder(fp32, enc.tokenizer).encode(TEXTS, batch_size=2)  # other batch sizes: dynamic axes
+    assert max_abs_diff(torch_emb, onnx_emb) <= 1e-4
+    int8_emb = OnnxEncoder(int8, enc.tokenizer).encode(TEXTS)
+    assert row_cosines(onnx_emb, int8_emb).min() > 0.9
+    assert int8.stat().st_size < fp32.stat().st_size
+
+
+def test_the_packaged_minilm_separates_products_within_each_language():
+    """all-MiniLM-L6-v2 is an English model: Chinese titles of one kind still sit closer
+    together than to another kind, but matching across languages needs a multilingual
+    base checkpoint (a configuration choice)."""
+    enc = TorchEncoder.load()
+    e = enc.encode(["Nexvi Lightweight Canvas Sneakers - White", "Nexmo Classic Running Shoes - Blue",
+                    "Belton Classic Green Tea - 1 kg", "耐维轻量帆布鞋 白色", "耐维经典帆布鞋 蓝色", "贝顿经典绿茶 1千克"])
+    assert e.shape == (6, 384)
+    assert e[0] @ e[1] > e[0] @ e[2], "sneakers closer to running shoes than to tea"
+    assert e[3] @ e[4] > e[3] @ e[5], "the same holds for the Chinese titles"
+
+
+def test_bad_base_models_fail_before_any_work(tmp_path):
+    with pytest.raises(EncoderLoadError, match="config.json missing"):
+        resolve_base_model(str(tmp_path / "nowhere"))
+    (tmp_path / "gpt").mkdir()
+    (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(EncoderLoadError, match="not a BERT-family text encoder"):
+        resolve_base_model(str(tmp_path / "gpt"))
+    assert resolve_base_model(None) == default_base_model()
