@@ -85,8 +85,8 @@ def test_only_items_whose_text_changed_are_embedded_again(built, tmp_path):
     n_items = query(res, "SELECT count(*) AS n FROM marts.item_features")["n"][0]
     assert embedded() == (0, n_items)
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    changed = con.execute("SELECT min(item_id) FROM marts.item_features").fetchone()[0]
-    con.execute("UPDATE marts.item_features SET title_en = 'Completely New Title' WHERE item_id = ?", [changed])
+    changed = con.execute("SELECT min(item_id) FROM marts.catalogue").fetchone()[0]
+    con.execute("UPDATE marts.catalogue SET title_en = 'Completely New Title' WHERE item_id = ?", [changed])
     con.close()
     assert embedded() == (1, n_items - 1)
 
