@@ -14,7 +14,6 @@
 """
 
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -34,10 +33,9 @@ from dagster import (
 from pydantic import Field as PydanticField
 
 from ecom_assets.assets.configs import to_settings
-from ecom_assets.assets.gates import current_champion, gate_check, gate_metadata, new_version, register_version
+from ecom_assets.assets.gates import champion_folder, current_champion, gate_check, gate_metadata, new_version, register_version, require_onnx_export
 from ecom_assets.assets.metadata import preview
 from ecom_assets.assets.shop_tables import read_catalogue
-from ecom_assets.assets.text import passed_export
 from ecom_assets.ml.common.rescoring import rescore_champion
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 
@@ -189,11 +187,6 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
         "model_card": MetadataValue.md(card.markdown())})
 
 
-def _champion(warehouse: WarehouseResource, required_by: str) -> tuple[dict, Path]:
-    champ = current_champion(warehouse, MODEL_NAME, required_by)
-    return champ, Path(champ["artifact_path"])
-
-
 @asset(key=ONNX_KEY, deps=[GENERATOR_KEY], group_name=GROUP, kinds={"onnx"}, pool=POOL,
        check_specs=[AssetCheckSpec("greedy_matches_torch", asset=ONNX_KEY, blocking=True,
                                    description="Greedy decoding on onnxruntime (with the KV cache) produces exactly "
@@ -206,7 +199,7 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
     from ecom_assets.ml.common.model_files import write_parity
     from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling, export_decoder, torch_generate
 
-    champ, folder = _champion(warehouse, "ml/ad_copy_generator_onnx")
+    champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/ad_copy_generator_onnx")
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     path = export_decoder(model, folder / "onnx" / "decoder.onnx")
@@ -239,8 +232,8 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling
     from ecom_assets.ml.copy.review import CHANNELS, distinct_n
 
-    champ, folder = _champion(warehouse, "serving/ad_copy")
-    passed_export(folder, f"generator {champ['version']}", "ml/ad_copy_generator_onnx")
+    champ, folder = champion_folder(warehouse, MODEL_NAME, "serving/ad_copy")
+    require_onnx_export(folder, f"generator {champ['version']}", "ml/ad_copy_generator_onnx")
     templates = [t.model_dump() for t in config.templates] or DEFAULT_TEMPLATES
     validate_templates(templates)
     products = _products(warehouse)

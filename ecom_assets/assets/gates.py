@@ -19,6 +19,7 @@ from pathlib import Path
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey, Failure, asset_check
 
 from ecom_assets.ml.common.model_card import ModelCard
+from ecom_assets.ml.common.model_files import ParityError, require_parity
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 from ecom_assets.warehouse.registry import GateDecision, champion, history, register_and_gate
 
@@ -31,6 +32,20 @@ def current_champion(warehouse: WarehouseResource, model_name: str, required_by:
     if champ is None and required_by is not None:
         raise Failure(f"{required_by}: no champion {model_name} in ml.model_registry: materialise ml/{model_name} first")
     return champ
+
+
+def champion_folder(warehouse: WarehouseResource, model_name: str, required_by: str) -> tuple[dict, Path]:
+    """The champion (or a failure naming what to materialise) and its artefact folder."""
+    champ = current_champion(warehouse, model_name, required_by)
+    return champ, Path(champ["artifact_path"])
+
+
+def require_onnx_export(folder: Path, what: str, export_asset: str) -> dict:
+    """The parity record of the ONNX export beside a checkpoint, or a failure naming the export asset."""
+    try:
+        return require_parity(folder / "onnx", what, export_asset)
+    except ParityError as exc:
+        raise Failure(str(exc)) from exc
 
 
 @dataclass

@@ -12,7 +12,6 @@
 """
 
 
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -31,11 +30,11 @@ from dagster import (
 )
 
 from ecom_assets.assets.configs import to_settings
-from ecom_assets.assets.gates import current_champion, gate_check, gate_metadata, new_version, register_version
+from ecom_assets.assets.gates import champion_folder, current_champion, gate_check, gate_metadata, new_version, register_version, require_onnx_export
 from ecom_assets.assets.metadata import preview
 from ecom_assets.assets.shop_tables import read_catalogue, read_history, read_item_embeddings
 from ecom_assets.ml.common.model_card import read_card
-from ecom_assets.ml.common.model_files import ParityError, files_sha256, require_parity
+from ecom_assets.ml.common.model_files import files_sha256
 from ecom_assets.ml.text.export import MAX_ABS_DIFF, MIN_INT8_COSINE
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 from ecom_assets.warehouse import table_exists
@@ -163,11 +162,6 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     })
 
 
-def _champion_folder(warehouse: WarehouseResource, required_by: str) -> tuple[dict, Path]:
-    champ = current_champion(warehouse, MODEL_NAME, required_by)
-    return champ, Path(champ["artifact_path"])
-
-
 @asset(key=ONNX_KEY, deps=[ENCODER_KEY, *CATALOGUE_DEPS], group_name=GROUP, kinds={"onnx"}, pool=POOL,
        check_specs=[AssetCheckSpec("fp32_matches_torch", asset=ONNX_KEY, blocking=True,
                                    description=f"fp32 ONNX vs torch max abs difference <= {MAX_ABS_DIFF} on the probe set"),
@@ -180,7 +174,7 @@ def product_text_encoder_onnx(context: AssetExecutionContext, warehouse: Warehou
     from ecom_assets.ml.text.export import export_encoder
     from ecom_assets.ml.text.product_text import product_texts
 
-    champ, folder = _champion_folder(warehouse, "ml/product_text_encoder_onnx")
+    champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/product_text_encoder_onnx")
     card = read_card(folder)
     catalogue = read_catalogue(warehouse)
     probe = product_texts(catalogue.sample(min(len(catalogue), 250), random_state=0), card["language"])
@@ -207,14 +201,6 @@ def _existing_embeddings(warehouse: WarehouseResource) -> pd.DataFrame:
         return con.execute("SELECT item_id, model_version, text_hash, embedding FROM ml.item_embeddings").df()
 
 
-def passed_export(folder: Path, what: str, export_asset: str) -> dict:
-    """The export's parity record, or a Failure naming the asset to materialise."""
-    try:
-        return require_parity(folder / "onnx", what, export_asset)
-    except ParityError as exc:
-        raise Failure(str(exc)) from exc
-
-
 @asset(key=ITEM_EMBEDDINGS_KEY, deps=[ONNX_KEY, *CATALOGUE_DEPS], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
        description="ml.item_embeddings (item_id, model_version, text_hash, embedding FLOAT[d]) from the champion encoder "
                    "on onnxruntime; items whose text and model are unchanged keep their vectors.")
@@ -225,8 +211,8 @@ def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, war
     from ecom_assets.ml.text.encoder import OnnxEncoder
     from ecom_assets.ml.text.product_text import product_texts
 
-    champ, folder = _champion_folder(warehouse, "ml/item_embeddings")
-    passed_export(folder, f"encoder {champ['version']}", "ml/product_text_encoder_onnx")
+    champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/item_embeddings")
+    require_onnx_export(folder, f"encoder {champ['version']}", "ml/product_text_encoder_onnx")
     card = read_card(folder)
     catalogue = read_catalogue(warehouse)
     items = pd.DataFrame({"item_id": catalogue["item_id"], "text": product_texts(catalogue, card["language"])})
