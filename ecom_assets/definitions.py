@@ -17,7 +17,16 @@ from ecom_assets.assets.automation import (
 )
 from ecom_assets.assets.copy import copy_assets, copy_checks
 from ecom_assets.assets.features import dbt_features
-from ecom_assets.assets.ingest import inbox_job, inbox_sensor, ingest_assets, ingest_checks, raw_events
+from ecom_assets.assets.ingest import (
+    inbox_job,
+    inbox_sensor,
+    ingest_assets,
+    ingest_checks,
+    raw_events,
+    refresh_after_retraction,
+    retract_load_job,
+    retraction_follow_up,
+)
 from ecom_assets.assets.monitoring import monitoring_assets, monitoring_checks, monitoring_jobs, monitoring_sensors
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.text import text_assets, text_checks
@@ -73,8 +82,8 @@ STAGE_JOBS = [define_asset_job(f"{name}_job", selection=selection, description=S
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[inbox_job, *STAGE_JOBS, *monitoring_jobs],
+    jobs=[inbox_job, *STAGE_JOBS, *monitoring_jobs, retract_load_job, refresh_after_retraction],
     schedules=[daily_events_schedule_for(raw_events, dbt_features)[0]],
-    sensors=[inbox_sensor, *monitoring_sensors, retrain_on_drift_or_growth],
+    sensors=[inbox_sensor, *monitoring_sensors, retrain_on_drift_or_growth, retraction_follow_up],
     resources=build_resources(),
 )

@@ -36,8 +36,11 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
     """
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources, defs
     from ecom_assets.jobs import STAGES
+    from ecom_assets.run_health import process_tags, recover_interrupted_runs, wait_for_pool
 
     resources = resources or build_resources()
+    if instance is not None:  # a run killed earlier must not hold the warehouse slot forever
+        recover_interrupted_runs(instance, log)
     partitions = partitions or resources["source"].demo_partitions
     range_tags = {"dagster/asset_partition_range_start": partitions[0], "dagster/asset_partition_range_end": partitions[-1]}
     graph = defs.resolve_asset_graph()
@@ -46,7 +49,9 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
         if name not in stages:
             continue
         t0 = time.perf_counter()
-        tags = range_tags if name == "events" else {}
+        tags = {**process_tags(), **(range_tags if name == "events" else {})}
+        if instance is not None:
+            wait_for_pool(instance, "warehouse", log)
         ops = {graph.get(k).assets_def.op.name for k in selection.resolve(graph)}
         # dbt's own event lines go to stdout; below DEBUG they go to a log file beside the warehouse.
         stdout_log = resources["warehouse"].resolved_path.parent / "logs" / f"{name}.log"
@@ -85,6 +90,7 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
 
     from ecom_assets.assets.automation import retrain_on_drift_or_growth
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
+    from ecom_assets.run_health import process_tags, wait_for_pool
 
     warehouse = resources["warehouse"]
     log("\nDrift checks, newest report each (score: share of drifted columns; ROC AUC for embeddings):\n"
@@ -98,8 +104,10 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
         return False
     log(f"retrain sensor: {request.tags['ecom/reason']}; retraining the model chain")
     t0 = time.perf_counter()
+    if instance is not None:
+        wait_for_pool(instance, "warehouse", log)
     materialize([*ALL_ASSETS, *ALL_CHECKS], selection=retrain_on_drift_or_growth.asset_selection, resources=resources,
-                instance=instance, tags=request.tags, raise_on_error=False,
+                instance=instance, tags={**request.tags, **process_tags()}, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     registry = warehouse.query("""
         SELECT name, version, status, json_extract_string(decision, '$.reason') AS gate FROM ml.model_registry

@@ -13,6 +13,9 @@ EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase", "
 LANGUAGES = ("en", "zh")
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
 ENTITIES = ("events", "products", "users", "support_tickets")
+# Before this, no shop in any dataset we read logged events; 1970-01-01 (epoch zero) is a
+# broken clock, not a customer.
+PLAUSIBLE_SINCE = "1995-01-01"
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class Field:
     min: float | None = None
     max: float | None = None
     allowed: tuple[str, ...] | None = None
+    plausible_time: bool = False
+    """A moment that has happened: not before PLAUSIBLE_SINCE, not after tomorrow (a clock
+    at 1970 or 2099 would otherwise move the train/test cutoff)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,10 @@ class EntitySchema:
     fields: tuple[Field, ...]
     key: tuple[str, ...]  # unique within a load; duplicates are quarantined
     user_id_field: str | None = "user_id"  # pseudonymised at the door
+    unique_across_loads: bool = False
+    """Events are facts: one delivered again by another load is a duplicate (quarantined).
+    Products, users and tickets are states: a later load's row is the newer version (the
+    staging models keep the newest by load time)."""
 
     @property
     def columns(self) -> list[str]:
@@ -38,7 +48,7 @@ class EntitySchema:
 
     def ddl_columns(self) -> str:
         cols = [f"{f.name} {f.dtype}" for f in self.fields]
-        cols += ["_load_id VARCHAR NOT NULL", "_source_row BIGINT NOT NULL"]
+        cols += ["_load_id VARCHAR NOT NULL", "_source_row BIGINT NOT NULL", "_loaded_at TIMESTAMP"]
         return ", ".join(cols)
 
 
@@ -47,7 +57,7 @@ SCHEMAS: dict[str, EntitySchema] = {
         "events",
         (
             Field("event_id", "VARCHAR", required=True),
-            Field("event_time", "TIMESTAMP", required=True),
+            Field("event_time", "TIMESTAMP", required=True, plausible_time=True),
             Field("user_id", "VARCHAR", required=True),
             Field("session_id", "VARCHAR"),
             Field("event_type", "VARCHAR", required=True, allowed=EVENT_TYPES),
@@ -58,6 +68,7 @@ SCHEMAS: dict[str, EntitySchema] = {
             Field("device", "VARCHAR"),
         ),
         key=("event_id",),
+        unique_across_loads=True,
     ),
     "products": EntitySchema(
         "products",
@@ -100,7 +111,7 @@ SCHEMAS: dict[str, EntitySchema] = {
         (
             Field("ticket_id", "VARCHAR", required=True),
             Field("user_id", "VARCHAR"),
-            Field("created_at", "TIMESTAMP", required=True),
+            Field("created_at", "TIMESTAMP", required=True, plausible_time=True),
             Field("language", "VARCHAR", required=True, allowed=LANGUAGES),
             Field("channel", "VARCHAR"),
             Field("question", "VARCHAR", required=True),
@@ -112,5 +123,11 @@ SCHEMAS: dict[str, EntitySchema] = {
     ),
 }
 
-# Free-text columns that may carry personal data typed by a customer: scrubbed at the door.
-FREE_TEXT_FIELDS = {"support_tickets": ("question", "answer")}
+# Text columns that may carry personal data typed by a customer or an agent: scrubbed at
+# the door (`ml.common.pii`). Ids are not in the list (they are pseudonymised or item ids),
+# nor is the catalogue (the merchant's own text, where model numbers look like phones).
+FREE_TEXT_FIELDS = {
+    "events": ("device",),
+    "users": ("country", "city", "segment"),
+    "support_tickets": ("question", "answer", "channel", "intent"),
+}

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ecom_assets.schema import EntitySchema, Field
+from ecom_assets.ml.common.pii import scrub
+from ecom_assets.schema import PLAUSIBLE_SINCE, EntitySchema, Field
 
 QUARANTINE_COLUMNS = ["row_number", "field", "reason", "raw_record"]
 _TRUE = {"true", "t", "1", "yes", "y"}
@@ -60,7 +61,9 @@ def _blank_to_na(s: pd.Series) -> pd.Series:
 
 
 def _quoted(raw: pd.Series) -> np.ndarray:
-    return np.array(["'" + str(v)[:60] + "'" for v in raw], dtype=object)
+    """The offending values as the reason quotes them: scrubbed first (a phone number typed
+    into a numeric field must not reach the quarantine), then cut to 60 characters."""
+    return np.array(["'" + str(scrub(str(v)))[:60] + "'" for v in raw], dtype=object)
 
 
 def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
@@ -76,9 +79,13 @@ def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
         problems.add(present & ~finite, field.name, "not a number", raw)
         num = num.where(finite)
         if kind == "BIGINT":
-            frac = present & finite & (np.mod(num.to_numpy(dtype="float64", na_value=0.0), 1.0) != 0)
+            values = num.to_numpy(dtype="float64", na_value=0.0)
+            frac = present & finite & (np.mod(values, 1.0) != 0)
             problems.add(frac, field.name, "not a whole number", raw)
-            num = num.where(~frac)
+            # Beyond int64 no whole-number column can hold it (the cast would fail the load).
+            huge = present & finite & ~frac & (np.abs(values) >= 2.0**63)
+            problems.add(huge, field.name, "too large for a whole number", raw)
+            num = num.where(~frac & ~huge)
             return num.round().astype("Int64")
         return num
     if kind in ("TIMESTAMP", "DATE"):
@@ -89,6 +96,12 @@ def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
         if getattr(ts.dt, "tz", None) is not None:
             ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
         problems.add(present & ts.isna().to_numpy(), field.name, "not a valid date/time", raw)
+        if field.plausible_time:
+            latest = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() + pd.Timedelta(days=2)
+            with np.errstate(invalid="ignore"):
+                implausible = ((ts < pd.Timestamp(PLAUSIBLE_SINCE)) | (ts >= latest)).fillna(False).to_numpy(dtype=bool)
+            problems.add(implausible, field.name, f"implausible date/time (before {PLAUSIBLE_SINCE} or after tomorrow)", raw)
+            ts = ts.where(~implausible)
         return ts.dt.normalize() if kind == "DATE" else ts
     if kind == "BOOLEAN":
         if pd.api.types.is_bool_dtype(s):
@@ -103,7 +116,10 @@ def _coerce(field: Field, raw: pd.Series, problems: _Problems) -> pd.Series:
 
 
 def _raw_records(records: pd.DataFrame) -> list[str]:
-    return [json.dumps(r, ensure_ascii=False, default=str) for r in records.to_dict(orient="records")]
+    """What a quarantine row keeps of its source row: the columns given (the caller's
+    allow-list), every value scrubbed."""
+    return [json.dumps({k: scrub(v) if isinstance(v, str) else v for k, v in r.items()}, ensure_ascii=False, default=str)
+            for r in records.to_dict(orient="records")]
 
 
 def validate(

@@ -30,9 +30,9 @@ def test_marts_are_built_and_consistent(built):
 
 def test_inbox_rows_flow_into_staging(built):
     origins = query(built, "SELECT origin, count(*) AS n FROM staging.stg_events GROUP BY 1").set_index("origin")["n"]
-    assert origins["inbox"] == 4
+    assert origins["inbox"] == 3
     q = query(built, "SELECT source, count(*) AS n FROM raw.quarantine GROUP BY 1").set_index("source")["n"]
-    assert q["inbox:uci_online_retail"] == 7
+    assert q["inbox:uci_online_retail"] == 8
 
 
 def _raw_identifiers(built):

@@ -13,7 +13,9 @@
                                    blocking check: every published row passes the fact check
 """
 
+import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -33,7 +35,17 @@ from dagster import (
 from pydantic import Field as PydanticField
 
 from ecom_assets.assets.configs import to_settings
-from ecom_assets.assets.gates import champion_folder, current_champion, gate_check, gate_metadata, new_version, register_version, require_onnx_export
+from ecom_assets.assets.gates import (
+    champion_folder,
+    current_champion,
+    gate_check,
+    gate_metadata,
+    new_version,
+    record_onnx_export,
+    register_version,
+    require_onnx_export,
+    verified_artifact,
+)
 from ecom_assets.assets.metadata import preview
 from ecom_assets.assets.shop_tables import read_catalogue
 from ecom_assets.ml.common.rescoring import rescore_champion
@@ -109,17 +121,32 @@ def _products(warehouse: WarehouseResource) -> pd.DataFrame:
     return catalogue[catalogue["title_en"].notna() | catalogue["title_zh"].notna()].reset_index(drop=True)
 
 
-def _segment_interests(warehouse: WarehouseResource, top: int = 2) -> dict[str, list[str]]:
-    """Each segment's most-bought top-level categories (one 'all' segment without segments)."""
+# A segment's interests go into prompts and copy: below this many distinct buyers they
+# would describe a handful of people's purchases, so such a segment gets the whole shop's.
+MIN_GROUP_SIZE = int(os.environ.get("ECOM_MIN_GROUP_SIZE", "10"))
+
+
+def _segment_interests(warehouse: WarehouseResource, top: int = 2, min_group_size: int = MIN_GROUP_SIZE) -> dict[str, list[str]]:
+    """Each segment's most-bought top-level categories (one 'all' segment without
+    segments); a segment with fewer than `min_group_size` buyers gets the shop-wide ones,
+    and with fewer buyers than that in the whole shop nothing is released."""
+    buys = """SELECT coalesce(u.segment, 'all') AS segment, e.user_id, i.category_l1 AS category
+              FROM marts.positive_events e JOIN marts.user_features u USING (user_id) JOIN marts.catalogue i USING (item_id)
+              WHERE e.event_type = 'purchase' AND i.category_l1 IS NOT NULL"""
     with warehouse.connect(read_only=True) as con:
-        counts = con.execute("""
-            SELECT coalesce(u.segment, 'all') AS segment, i.category_l1 AS category, count(*) AS n
-            FROM marts.positive_events e JOIN marts.user_features u USING (user_id) JOIN marts.catalogue i USING (item_id)
-            WHERE e.event_type = 'purchase' AND i.category_l1 IS NOT NULL
-            GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""").df()
+        counts = con.execute(f"SELECT segment, category, count(*) AS n FROM ({buys}) GROUP BY 1, 2").df()
+        buyers = dict(con.execute(f"SELECT segment, count(DISTINCT user_id) FROM ({buys}) GROUP BY 1").fetchall())
+        shop_buyers = con.execute(f"SELECT count(DISTINCT user_id) FROM ({buys})").fetchone()[0]
     if counts.empty:
         return {"all": []}
-    return {s: g["category"].head(top).tolist() for s, g in counts.groupby("segment")}
+
+    def top_of(rows: pd.DataFrame) -> list[str]:
+        per = rows.groupby("category", as_index=False)["n"].sum()
+        return per.sort_values(["n", "category"], ascending=[False, True])["category"].head(top).tolist()
+
+    shop_top = top_of(counts) if shop_buyers >= min_group_size else []
+    return {segment: top_of(rows) if buyers[segment] >= min_group_size else shop_top
+            for segment, rows in counts.groupby("segment")}
 
 
 @asset(key=CORPUS_KEY, deps=SHOP_DEPS, group_name=GROUP, kinds={"duckdb"}, pool=POOL,
@@ -146,7 +173,7 @@ def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse:
                    "given checkpoint fine-tuned); HF checkpoint + model card with held-out perplexity; registered and gated.")
 def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConfig, warehouse: WarehouseResource,
                       model_store: ModelStoreResource) -> MaterializeResult:
-    from ecom_assets.ml.common.model_files import sha256_file
+    from ecom_assets.ml.common.model_files import write_manifest
     from ecom_assets.ml.copy.generator import GeneratorConfig, checkpoint_perplexity, train_generator
 
     corpus = warehouse.query("SELECT prompt, copy, split FROM ml.copy_corpus")
@@ -162,7 +189,7 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
                "train_perplexity": result.train_perplexity}
     languages = sorted(corpus["prompt"].str.extract(r"lang=(\w+)")[0].dropna().unique().tolist())
     card = new.card(
-        params=params, metrics=metrics, sha256=sha256_file(new.folder / "model.safetensors"),
+        params=params, metrics=metrics, sha256=write_manifest(new.folder),
         data={"train_lines": len(train), "held_out_lines": len(held), "languages": languages},
         training={"device": result.device, "steps": result.steps, "seconds": round(result.seconds, 1),
                   "tokens_per_second": round(result.tokens_per_second), "history": result.history},
@@ -173,7 +200,7 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
                  f"held-out perplexity {result.held_out_perplexity:.3f} on {len(held):,} lines of products it never saw"])
 
     def score(champ: dict) -> float:  # products are held out by a keyed hash: the champion never saw these lines
-        return 1.0 / checkpoint_perplexity(champ["artifact_path"], held["prompt"].tolist(), held["copy"].tolist(),
+        return 1.0 / checkpoint_perplexity(str(verified_artifact(champ)), held["prompt"].tolist(), held["copy"].tolist(),
                                            config.device)
 
     rescored = (rescore_champion(current_champion(warehouse, MODEL_NAME), GATE_METRIC, score, context.log.info)
@@ -196,13 +223,14 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
 def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ecom_assets.ml.common.model_files import write_parity
+    from ecom_assets.ml.common.model_files import publish_export, staging_dir
     from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling, export_decoder, torch_generate
 
     champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/ad_copy_generator_onnx")
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    path = export_decoder(model, folder / "onnx" / "decoder.onnx")
+    # Built aside and served only once greedy decoding matches torch (`publish_export`).
+    path = export_decoder(model, staging_dir(folder) / "decoder.onnx")
     with warehouse.connect(read_only=True) as con:
         probes = con.execute(f"SELECT DISTINCT prompt FROM ml.copy_corpus WHERE split = 'held_out' "
                              f"ORDER BY prompt LIMIT {PROBE_PROMPTS}").df()["prompt"].tolist()
@@ -210,9 +238,12 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
     reference = torch_generate(model, tokenizer, probes, max_new_tokens=32)
     onnx_tokens = [decoder.generate([p], Sampling(max_new_tokens=32))[0] for p in probes]
     identical = [a == b for a, b in zip(reference, onnx_tokens)]
-    parity = write_parity(path.parent, champ["version"], all(identical), probes=len(probes), identical=int(sum(identical)))
+    parity = publish_export(folder, path.parent, champ["version"], all(identical), probes=len(probes),
+                            identical=int(sum(identical)))
+    record_onnx_export(warehouse, champ, parity)
+    path = Path(parity["path"]) / path.name
     return MaterializeResult(
-        metadata={"version": champ["version"], "path": MetadataValue.path(str(path)),
+        metadata={"version": champ["version"], "path": MetadataValue.path(str(path)), "served": parity["passed"],
                   "onnx_mb": round(path.stat().st_size / 1e6, 2), "probe_prompts": len(probes),
                   "identical_sequences": int(sum(identical)),
                   "sample": MetadataValue.md("\n".join(f"- `{tokenizer.decode(t)}`" for t in onnx_tokens[:4]))},
@@ -233,7 +264,7 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     from ecom_assets.ml.copy.review import CHANNELS, distinct_n
 
     champ, folder = champion_folder(warehouse, MODEL_NAME, "serving/ad_copy")
-    require_onnx_export(folder, f"generator {champ['version']}", "ml/ad_copy_generator_onnx")
+    require_onnx_export(warehouse, champ, folder, "ml/ad_copy_generator_onnx")
     templates = [t.model_dump() for t in config.templates] or DEFAULT_TEMPLATES
     validate_templates(templates)
     products = _products(warehouse)

@@ -19,9 +19,16 @@ from pathlib import Path
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey, Failure, asset_check
 
 from ecom_assets.ml.common.model_card import ModelCard
-from ecom_assets.ml.common.model_files import ParityError, require_parity
+from ecom_assets.ml.common.model_files import (
+    EXPORT_LINK,
+    ArtefactError,
+    ParityError,
+    require_parity,
+    verify_manifest,
+    verify_sha256,
+)
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
-from ecom_assets.warehouse.registry import GateDecision, champion, history, register_and_gate
+from ecom_assets.warehouse.registry import GateDecision, champion, history, record_export, register_and_gate, served_export
 
 
 def current_champion(warehouse: WarehouseResource, model_name: str, required_by: str | None = None) -> dict | None:
@@ -34,18 +41,50 @@ def current_champion(warehouse: WarehouseResource, model_name: str, required_by:
     return champ
 
 
-def champion_folder(warehouse: WarehouseResource, model_name: str, required_by: str) -> tuple[dict, Path]:
-    """The champion (or a failure naming what to materialise) and its artefact folder."""
-    champ = current_champion(warehouse, model_name, required_by)
-    return champ, Path(champ["artifact_path"])
-
-
-def require_onnx_export(folder: Path, what: str, export_asset: str) -> dict:
-    """The parity record of the ONNX export beside a checkpoint, or a failure naming the export asset."""
+def verified_artifact(champ: dict) -> Path:
+    """The champion's artefact, checked against the registry before it is loaded: a folder
+    (checkpoint, tokenizer, config) against its manifest, a file against its hash."""
+    path = Path(champ["artifact_path"])
+    what = f"{champ['name']} {champ['version']}"
     try:
-        return require_parity(folder / "onnx", what, export_asset)
+        if path.is_dir():
+            verify_manifest(path, champ["sha256"], what=what)
+        elif path.exists():
+            verify_sha256(path, champ["sha256"])
+        else:
+            raise ArtefactError(f"{what}: {path} does not exist")
+    except ArtefactError as exc:
+        raise Failure(f"{exc}. The registry's champion is not served unverified: roll it back (rollback_model) or retrain.") \
+            from exc
+    return path
+
+
+def champion_folder(warehouse: WarehouseResource, model_name: str, required_by: str) -> tuple[dict, Path]:
+    """The champion (or a failure naming what to materialise) and its artefact folder,
+    verified against the registry (`verified_artifact`)."""
+    champ = current_champion(warehouse, model_name, required_by)
+    return champ, verified_artifact(champ)
+
+
+def require_onnx_export(warehouse: WarehouseResource, champ: dict, folder: Path, export_asset: str) -> dict:
+    """The parity record of the champion's served ONNX export, its files verified against
+    the manifest hash the export recorded in the warehouse; or a failure naming the export
+    asset to materialise."""
+    what = f"{champ['name']} {champ['version']}"
+    with warehouse.connect(read_only=True) as con:
+        export = served_export(con, champ["name"], champ["version"], "onnx")
+    if export is None:
+        raise Failure(f"{what} has no ONNX export that passed its parity checks: materialise {export_asset}")
+    try:
+        return require_parity(folder / EXPORT_LINK, what, export_asset, version=champ["version"],
+                              expected_manifest_sha256=export["manifest_sha256"])
     except ParityError as exc:
         raise Failure(str(exc)) from exc
+
+
+def record_onnx_export(warehouse: WarehouseResource, champ: dict, record: dict) -> None:
+    with warehouse.connect() as con:
+        record_export(con, champ["name"], champ["version"], "onnx", record)
 
 
 @dataclass

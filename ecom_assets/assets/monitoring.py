@@ -45,6 +45,8 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     RunFailureSensorContext,
+    RunRequest,
+    SkipReason,
     asset,
     asset_check,
     job,
@@ -55,7 +57,7 @@ from dagster import (
 
 from ecom_assets.assets.metadata import counts_table
 from ecom_assets.resources import WarehouseResource
-from ecom_assets.warehouse import append_rows
+from ecom_assets.warehouse import append_rows, transaction
 
 GROUP = "monitoring"
 POOL = "warehouse"
@@ -334,7 +336,7 @@ def prediction_drift(context: AssetExecutionContext, config: PredictionDriftConf
             checks.append(AssetCheckResult(check_name=PREDICTION_CHECKS["rejected_share"], passed=True,
                                            severity=AssetCheckSeverity.WARN,
                                            description="no ad copy in this or the previous snapshot: nothing to compare"))
-    with warehouse.connect() as con:
+    with warehouse.connect() as con, transaction(con):  # the snapshot and its pruning land together or not at all
         append_rows(con, "monitoring.recommendation_snapshots", SNAPSHOT_DDL[0], recs.assign(snapshot_at=created),
                     'snapshot_at, model_version, score, "rank", category')
         if not copy.empty:
@@ -370,12 +372,36 @@ def record_alert(warehouse: WarehouseResource, kind: str, job_name: str, run_id:
                      json.dumps(steps)])
 
 
-@run_failure_sensor(name="run_failure_alerts", default_status=DefaultSensorStatus.RUNNING,
-                    description="Records every failed run (job, run id, failing steps, error) in monitoring.alerts.")
-def run_failure_alerts(context: RunFailureSensorContext, warehouse: WarehouseResource):
+class AlertConfig(Config):
+    kind: str
+    job_name: str
+    run_id: str
+    message: str
+    steps: list[str] = []
+
+
+@op(pool=POOL, description="Writes one alert row to monitoring.alerts (in the warehouse pool, like every writer).")
+def write_alert(config: AlertConfig, warehouse: WarehouseResource) -> None:
+    record_alert(warehouse, config.kind, config.job_name, config.run_id, config.message, config.steps)
+
+
+@job(name="record_alert", description="One row in monitoring.alerts; requested by the run-failure sensor so that the "
+                                      "write waits for the warehouse pool instead of racing the runs that hold it.")
+def record_alert_job():
+    write_alert()
+
+
+@run_failure_sensor(name="run_failure_alerts", default_status=DefaultSensorStatus.RUNNING, request_job=record_alert_job,
+                    description="Every failed run (job, run id, failing steps, error) is recorded in monitoring.alerts, "
+                                "through a record_alert run in the warehouse pool.")
+def run_failure_alerts(context: RunFailureSensorContext):
+    run = context.dagster_run
+    if run.job_name == record_alert_job.name:
+        return SkipReason(f"the alert run {run.run_id[:8]} itself failed: not alerting on it (no loop)")
     steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
     message = context.failure_event.message or "run failed"
-    record_alert(warehouse, "run_failure", context.dagster_run.job_name, context.dagster_run.run_id, message, steps)
+    return RunRequest(run_key=f"alert-{run.run_id}", run_config={"ops": {"write_alert": {"config": {
+        "kind": "run_failure", "job_name": run.job_name, "run_id": run.run_id, "message": message[:2000], "steps": steps}}}})
 
 
 class RollbackConfig(Config):
@@ -404,4 +430,4 @@ def rollback_model():
 monitoring_assets = [prediction_drift]
 monitoring_checks = [feature_window_drift, engaged_items_stable]
 monitoring_sensors = [run_failure_alerts]
-monitoring_jobs = [rollback_model]
+monitoring_jobs = [rollback_model, record_alert_job]

@@ -30,11 +30,21 @@ from dagster import (
 )
 
 from ecom_assets.assets.configs import to_settings
-from ecom_assets.assets.gates import champion_folder, current_champion, gate_check, gate_metadata, new_version, register_version, require_onnx_export
+from ecom_assets.assets.gates import (
+    champion_folder,
+    current_champion,
+    gate_check,
+    gate_metadata,
+    new_version,
+    record_onnx_export,
+    register_version,
+    require_onnx_export,
+    verified_artifact,
+)
 from ecom_assets.assets.metadata import preview
 from ecom_assets.assets.shop_tables import read_catalogue, read_history, read_item_embeddings
 from ecom_assets.ml.common.model_card import read_card
-from ecom_assets.ml.common.model_files import files_sha256
+from ecom_assets.ml.common.model_files import write_manifest
 from ecom_assets.ml.text.export import MAX_ABS_DIFF, MIN_INT8_COSINE
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 from ecom_assets.warehouse import table_exists
@@ -119,6 +129,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     new = new_version(context, model_store, MODEL_NAME)
     encoder.save(new.folder)
     weights = sorted(p.name for p in new.folder.glob("*.safetensors"))
+    manifest_sha = write_manifest(new.folder)  # every file of the checkpoint, verified before each load
     valid, valid_start = window.split, window.start
     gain = result.best_ndcg / result.zero_shot_ndcg - 1 if result.zero_shot_ndcg > 0 else 0.0
     metrics = {GATE_METRIC: result.best_ndcg, "zero_shot_validation_ndcg_10": result.zero_shot_ndcg,
@@ -126,7 +137,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     params = {**config.model_dump(), "base_model": config.base_model or "packaged all-MiniLM-L6-v2",
               "test_cutoff": str(cutoff), "train_until": str(valid_start)}
     card = new.card(
-        params=params, metrics=metrics, sha256=files_sha256(new.folder, weights),
+        params=params, metrics=metrics, sha256=manifest_sha,
         data={"items": len(items), "pairs": result.pairs, "examples": result.examples,
               "unknown_token_share": round(unknown_share, 4), "train_window_end": str(valid_start),
               "validation_window": [str(valid_start), str(cutoff)], "validation_users": int(len(valid.targets))},
@@ -142,7 +153,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
                  f"{result.best_ndcg:.4f} (best epoch {result.best_epoch})"])
 
     def score(champ: dict) -> float:
-        return validation_ndcg(TorchEncoder.load(champ["artifact_path"], max_length=config.max_length)
+        return validation_ndcg(TorchEncoder.load(str(verified_artifact(champ)), max_length=config.max_length)
                                .encode(texts, batch_size=128), valid, config.seed)
 
     # The encoder trains only before its validation window: a champion that saw none of
@@ -179,6 +190,7 @@ def product_text_encoder_onnx(context: AssetExecutionContext, warehouse: Warehou
     catalogue = read_catalogue(warehouse)
     probe = product_texts(catalogue.sample(min(len(catalogue), 250), random_state=0), card["language"])
     export = export_encoder(folder, champ["version"], probe, card["max_length"])
+    record_onnx_export(warehouse, champ, export.record)
     cosines = export.cosines
     return MaterializeResult(metadata={
         "version": champ["version"], "fp32_path": MetadataValue.path(str(export.fp32)),
@@ -212,7 +224,7 @@ def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, war
     from ecom_assets.ml.text.product_text import product_texts
 
     champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/item_embeddings")
-    require_onnx_export(folder, f"encoder {champ['version']}", "ml/product_text_encoder_onnx")
+    require_onnx_export(warehouse, champ, folder, "ml/product_text_encoder_onnx")
     card = read_card(folder)
     catalogue = read_catalogue(warehouse)
     items = pd.DataFrame({"item_id": catalogue["item_id"], "text": product_texts(catalogue, card["language"])})

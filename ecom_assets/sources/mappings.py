@@ -27,9 +27,18 @@ class ColumnMapping:
     user_id_columns: tuple[str, ...] = ()
     text_columns: tuple[str, ...] = ()
     description: str = ""
+    optional_columns: tuple[str, ...] = ()
+    """Source columns the transform reads when present."""
 
     def matches(self, columns) -> bool:
         return set(self.required_columns) <= set(columns)
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """The allow-list of what a quarantine row may keep of its source row: the columns
+        this mapping reads, nothing else (a file's extra columns, whatever they are
+        called, never reach the warehouse)."""
+        return tuple(dict.fromkeys((*self.required_columns, *self.optional_columns)))
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -37,17 +46,30 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _iso_or_original(raw: pd.Series, *formats: str) -> pd.Series:
-    """Parse timestamps in any of `formats` (ISO 8601 first) to ISO strings; unparseable
-    values keep their original text so the quarantine reason shows them."""
+    """Parse timestamps to ISO strings in ONE format for the whole file: ISO 8601 or the
+    one of `formats` that reads the most values (the first on a tie). Deciding per file,
+    not per value, is what keeps "03/04" the same day in every row: a file is written by
+    one program in one convention. Values the chosen format cannot read keep their
+    original text, so the quarantine reason shows them."""
     text = raw.astype("string").str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    best = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     for fmt in formats:
-        missing = parsed.isna()
-        if not missing.any():
+        if best.notna().all():
             break
-        parsed = parsed.fillna(pd.to_datetime(text.where(missing), errors="coerce", format=fmt, utc=True))
-    iso = parsed.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S")
-    return iso.astype(object).where(parsed.notna(), text.astype(object))
+        candidate = pd.to_datetime(text, errors="coerce", format=fmt, utc=True)
+        if candidate.notna().sum() > best.notna().sum():
+            best = candidate
+    iso = best.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S")
+    return iso.astype(object).where(best.notna(), text.astype(object))
+
+
+def _content_ids(prefix: str, frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Event ids from the row's content: the same event delivered in two files (or twice
+    in one) gets the same id, so it is caught as a duplicate instead of landing twice,
+    which a row number cannot do (row 5 of one file is not row 5 of another)."""
+    values = frame[[c for c in columns if c in frame.columns]].astype("string").fillna("")
+    digest = pd.util.hash_pandas_object(values, index=False).to_numpy()
+    return pd.Series([f"{prefix}:{h:016x}" for h in digest], index=frame.index, dtype=object)
 
 
 def _canonical(entity: str) -> ColumnMapping:
@@ -59,6 +81,7 @@ def _canonical(entity: str) -> ColumnMapping:
 
     return ColumnMapping(
         name=f"canonical_{entity}", entity=entity, required_columns=required, transform=transform,
+        optional_columns=tuple(schema.columns),
         user_id_columns=("user_id",) if schema.user_id_field else (),
         text_columns=FREE_TEXT_FIELDS.get(entity, ()),
         description="columns already named as in the canonical schema",
@@ -75,7 +98,7 @@ def _uci_events(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame:
     qty = quantity.where(~cancelled, quantity.abs())
     return pd.DataFrame(
         dict(
-            event_id="uci:" + invoice.fillna("") + ":" + pd.Series(row_numbers, index=frame.index).astype(str),
+            event_id=_content_ids("uci", frame, list(UCI_COLUMNS)),
             event_time=_iso_or_original(frame["InvoiceDate"], "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M"),
             user_id=frame["CustomerID"],
             session_id=invoice,
@@ -97,7 +120,7 @@ def _retailrocket_events(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.Dat
     event = _text(frame, "event")
     return pd.DataFrame(
         dict(
-            event_id="rr:" + pd.Series(row_numbers, index=frame.index).astype(str) + ":" + frame["timestamp"].astype(str),
+            event_id=_content_ids("rr", frame, ["timestamp", "visitorid", "event", "itemid", "transactionid"]),
             event_time=when.astype(object).where(when.notna(), frame["timestamp"]),
             user_id=frame["visitorid"],
             event_type=event.map(_RETAILROCKET_EVENTS).astype(object).where(event.isin(list(_RETAILROCKET_EVENTS)), event),
@@ -107,6 +130,10 @@ def _retailrocket_events(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.Dat
     )
 
 
+# Every column of a REES46 export (the four the mapping needs first): its content id.
+REES46_COLUMNS = ("event_time", "event_type", "product_id", "user_id", "category_id", "category_code", "brand", "price",
+                  "user_session")
+UCI_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country")
 _REES46_EVENTS = {"view": "view", "cart": "add_to_cart", "remove_from_cart": "remove_from_cart", "purchase": "purchase"}
 
 
@@ -114,7 +141,7 @@ def _rees46_events(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame
     event = _text(frame, "event_type")
     return pd.DataFrame(
         dict(
-            event_id="rees46:" + pd.Series(row_numbers, index=frame.index).astype(str),
+            event_id=_content_ids("rees46", frame, list(REES46_COLUMNS)),
             event_time=_iso_or_original(frame["event_time"].astype("string").str.replace(r"\s*UTC$", "", regex=True)),
             user_id=frame["user_id"],
             session_id=frame.get("user_session"),
@@ -153,23 +180,24 @@ def _flipkart_products(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataF
 UCI_ONLINE_RETAIL = ColumnMapping(
     "uci_online_retail", "events",
     ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"),
-    _uci_events, user_id_columns=("CustomerID",),
+    _uci_events, user_id_columns=("CustomerID",), optional_columns=("Description", "Country"),
     description="UCI Online Retail invoice lines: purchases, cancellations (invoice 'C...') as refunds",
 )
 RETAILROCKET_EVENTS = ColumnMapping(
     "retailrocket_events", "events", ("timestamp", "visitorid", "event", "itemid"),
-    _retailrocket_events, user_id_columns=("visitorid",),
+    _retailrocket_events, user_id_columns=("visitorid",), optional_columns=("transactionid",),
     description="RetailRocket events.csv: view / addtocart / transaction, epoch-millisecond timestamps",
 )
 REES46_EVENTS = ColumnMapping(
     "rees46_events", "events", ("event_time", "event_type", "product_id", "user_id"),
-    _rees46_events, user_id_columns=("user_id",),
+    _rees46_events, user_id_columns=("user_id",), optional_columns=REES46_COLUMNS[4:],
     description="REES46 multi-category store: view / cart / remove_from_cart / purchase",
 )
 
 FLIPKART_PRODUCTS = ColumnMapping(
     "flipkart_products", "products", ("pid", "product_name", "retail_price", "discounted_price"),
-    _flipkart_products, description="Flipkart catalogue export: list and discounted prices (INR) -> price and discount %",
+    _flipkart_products, optional_columns=("description", "product_category_tree", "brand"),
+    description="Flipkart catalogue export: list and discounted prices (INR) -> price and discount %",
 )
 
 # Specific mappings first: a canonical file would not match them, but REES46 and the
@@ -193,9 +221,6 @@ def detect_mapping(entity: str, columns) -> ColumnMapping | None:
     return None
 
 
-MAPPING_FILE = "mapping.json"
-
-
 class MappingSpecError(ValueError):
     pass
 
@@ -211,9 +236,18 @@ def mapping_from_spec(entity: str, spec: dict, name: str = "custom") -> ColumnMa
     canonical column (values not listed are kept, so validation can quarantine them).
     """
     schema = SCHEMAS[entity]
+    if not isinstance(spec, dict):
+        raise MappingSpecError(f'must be a JSON object with a "columns" object, found a JSON {type(spec).__name__}')
     columns = spec.get("columns")
     if not isinstance(columns, dict) or not columns:
         raise MappingSpecError('needs a "columns" object mapping source column names to canonical ones')
+    if not all(isinstance(v, str) for v in columns.values()):
+        raise MappingSpecError('"columns" values must be canonical field names (strings)')
+    twice = sorted({v for v in columns.values() if list(columns.values()).count(v) > 1})
+    if twice:
+        sources = {v: [k for k, t in columns.items() if t == v] for v in twice}
+        raise MappingSpecError("each canonical field can come from one column only; "
+                               + "; ".join(f"{v} <- {', '.join(ks)}" for v, ks in sources.items()))
     unknown = sorted(set(columns.values()) - set(schema.columns))
     if unknown:
         raise MappingSpecError(f"unknown canonical field(s) {unknown} for {entity}; known: {', '.join(schema.columns)}")
@@ -221,8 +255,9 @@ def mapping_from_spec(entity: str, spec: dict, name: str = "custom") -> ColumnMa
     if missing:
         raise MappingSpecError(f"required canonical field(s) {missing} are not mapped from any column")
     recode = spec.get("values", {})
-    if not isinstance(recode, dict) or set(recode) - set(columns.values()):
-        raise MappingSpecError('"values" must recode mapped canonical fields only')
+    if not isinstance(recode, dict) or set(recode) - set(columns.values()) \
+            or not all(isinstance(codes, dict) for codes in recode.values()):
+        raise MappingSpecError('"values" must recode mapped canonical fields only, each with an object of old -> new values')
 
     def transform(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame:
         out = frame[list(columns)].rename(columns=columns)

@@ -26,6 +26,23 @@ from ecom_assets.schema import EntitySchema
 
 QUARANTINE_TABLE = "raw.quarantine"
 LEDGER_TABLE = "raw.ingest_ledger"
+KEY_TABLE = "raw.pseudonym_key"
+REFUSALS_TABLE = "raw.inbox_refusals"
+RETRACTIONS_TABLE = "raw.retractions"
+_RETRACTIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {RETRACTIONS_TABLE} (
+    load_id VARCHAR NOT NULL, target_table VARCHAR NOT NULL, source_file VARCHAR, sha256 VARCHAR, rows_removed BIGINT NOT NULL,
+    reason VARCHAR NOT NULL, retracted_at TIMESTAMP NOT NULL, run_id VARCHAR)
+"""
+_REFUSALS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {REFUSALS_TABLE} (
+    file VARCHAR NOT NULL, sha256 VARCHAR, reason VARCHAR NOT NULL, refused_at TIMESTAMP NOT NULL, run_id VARCHAR)
+"""
+_KEY_DDL = f"CREATE TABLE IF NOT EXISTS {KEY_TABLE} (fingerprint VARCHAR NOT NULL, first_used_at TIMESTAMP NOT NULL)"
+
+
+class PseudonymKeyMismatch(RuntimeError):
+    """The loads were pseudonymised with another key than the warehouse's rows."""
 
 _QUARANTINE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
@@ -120,6 +137,8 @@ def append_rows(con: duckdb.DuckDBPyConnection, qualified: str, ddl: str, frame:
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, schema: EntitySchema) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({schema.ddl_columns()})")
+    # Tables made before rows carried their load time: the staging models order deliveries by it.
+    con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _loaded_at TIMESTAMP")
     con.execute(_QUARANTINE_DDL)
     con.execute(_LEDGER_DDL)
 
@@ -141,6 +160,11 @@ class Load:
     mapping: str | None = None
     run_id: str | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    key_fingerprint: str | None = None
+    """Fingerprint of the pseudonymisation key the load was made with (None: no user ids)."""
+    supersedes: tuple[str, ...] = ()
+    """Earlier load ids this one replaces (a file changed in place, another source kind):
+    removed in the same transaction, before the duplicate check."""
 
     @property
     def ledger_row(self) -> pd.DataFrame:
@@ -156,16 +180,80 @@ class Load:
         )
 
 
+def _check_key(con: duckdb.DuckDBPyConnection, loads: list[Load]) -> None:
+    """One key per warehouse: the first load records its fingerprint, every later load
+    must match it. A changed key would give every returning user a second pseudonym."""
+    prints = {ld.key_fingerprint for ld in loads if ld.key_fingerprint}
+    if not prints:
+        return
+    if len(prints) > 1:
+        raise PseudonymKeyMismatch("loads made with different pseudonymisation keys in one write")
+    con.execute(_KEY_DDL)
+    stored = [r[0] for r in con.execute(f"SELECT fingerprint FROM {KEY_TABLE}").fetchall()]
+    (new,) = prints
+    if not stored:
+        con.execute(f"INSERT INTO {KEY_TABLE} VALUES (?, ?)", [new, loads[0].loaded_at])
+    elif new not in stored:
+        raise PseudonymKeyMismatch(
+            f"the pseudonymisation key (fingerprint {new}) is not the one this warehouse's user ids were made with "
+            f"(fingerprint {stored[0]}): loading would split every returning user's history into two pseudonyms. "
+            "Restore the original key ($ECOM_PSEUDONYM_KEY or the key file), or start a new warehouse and load "
+            "every source again under the new key.")
+
+
+def _move_cross_load_duplicates(con: duckdb.DuckDBPyConnection, load: Load) -> Load:
+    """Rows whose key another load already stored are quarantined, not inserted twice:
+    the duplicate check within a file (validation) extended to the whole table."""
+    key = list(load.schema.key)
+    if load.accepted.empty or not key or not load.schema.unique_across_loads:
+        return load
+    con.register("_keys", load.accepted[key].assign(_pos=range(len(load.accepted))))
+    try:
+        hits = con.execute(
+            f"SELECT k._pos, any_value(t._load_id) AS other FROM _keys k JOIN {load.table} t USING ({', '.join(key)}) "
+            "GROUP BY k._pos").df()
+    finally:
+        con.unregister("_keys")
+    if hits.empty:
+        return load
+    moved = load.accepted.iloc[hits["_pos"].to_numpy()]
+    others = load.accepted.columns.drop("_source_row")
+    quarantine = pd.DataFrame({
+        "row_number": moved["_source_row"].to_numpy(dtype="int64"),
+        "field": "+".join(key),
+        "reason": ["+".join(key) + f": already loaded by another load ({other})" for other in hits["other"]],
+        "raw_record": moved[others].to_json(orient="records", lines=True, date_format="iso").splitlines(),
+    })
+    load.accepted = load.accepted.drop(index=moved.index).reset_index(drop=True)
+    load.quarantine = pd.concat([load.quarantine, quarantine], ignore_index=True).sort_values("row_number", kind="stable")
+    load.quarantine = load.quarantine.reset_index(drop=True)
+    return load
+
+
+def _delete_loads(con: duckdb.DuckDBPyConnection, table: str, load_ids: list[str]) -> int:
+    if not load_ids:
+        return 0
+    marks = ", ".join("?" for _ in load_ids)
+    removed = con.execute(f"SELECT count(*) FROM {table} WHERE _load_id IN ({marks})", load_ids).fetchone()[0]
+    con.execute(f"DELETE FROM {table} WHERE _load_id IN ({marks})", load_ids)
+    con.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE load_id IN ({marks})", load_ids)
+    con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE load_id IN ({marks})", load_ids)
+    return int(removed)
+
+
 def write_loads(con: duckdb.DuckDBPyConnection, loads: list[Load], replace_table: bool = False) -> None:
     """Write several loads in ONE transaction (all or nothing).
 
     replace_table=False: each load replaces earlier rows with the same load_id (a
-    re-materialised partition) and leaves other loads alone.
+    re-materialised partition) and the loads it `supersedes`, and leaves other loads
+    alone; a row whose key another load stored is quarantined as a duplicate.
     replace_table=True: the loads replace everything in their tables (a full snapshot).
+    The loads' key fingerprint must be the warehouse's (`_check_key`).
     """
     with transaction(con):
         for load in loads:
             ensure_raw_table(con, load.table, load.schema)
+        _check_key(con, loads)
         if replace_table:
             for table in sorted({ld.table for ld in loads}):
                 con.execute(f"DELETE FROM {table}")
@@ -173,10 +261,9 @@ def write_loads(con: duckdb.DuckDBPyConnection, loads: list[Load], replace_table
                 con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE target_table = ?", [table])
         for load in loads:
             if not replace_table:
-                con.execute(f"DELETE FROM {load.table} WHERE _load_id = ?", [load.load_id])
-                con.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE load_id = ?", [load.load_id])
-                con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE load_id = ?", [load.load_id])
-            accepted = load.accepted.assign(_load_id=load.load_id)
+                _delete_loads(con, load.table, [load.load_id, *load.supersedes])
+                _move_cross_load_duplicates(con, load)
+            accepted = load.accepted.assign(_load_id=load.load_id, _loaded_at=load.loaded_at)
             con.register("_accepted", accepted)
             con.execute(f"INSERT INTO {load.table} BY NAME SELECT * FROM _accepted")
             con.unregister("_accepted")
@@ -193,6 +280,82 @@ def write_loads(con: duckdb.DuckDBPyConnection, loads: list[Load], replace_table
             con.unregister("_ledger")
 
 
+def record_refusals(con: duckdb.DuckDBPyConnection, refusals: list[dict], run_id: str | None = None) -> None:
+    """Files that could not be ingested at all, with why (the message names the file, never
+    its data); their content is not requested again until it changes."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute(_REFUSALS_DDL)
+    if not refusals:
+        return
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    con.executemany(f"INSERT INTO {REFUSALS_TABLE} VALUES (?, ?, ?, ?, ?)",
+                    [[r["file"], r.get("sha256"), r["reason"], now, run_id] for r in refusals])
+
+
+def open_refusals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Refused files not loaded since (a fixed file loads under the same name and clears it)."""
+    if not table_exists(con, REFUSALS_TABLE):
+        return pd.DataFrame(columns=["file", "reason", "refused_at"])
+    ledger = f"SELECT 1 FROM {LEDGER_TABLE} l WHERE l.source_file = r.file AND l.loaded_at >= r.refused_at" \
+        if table_exists(con, LEDGER_TABLE) else "SELECT 1 WHERE false"
+    return con.execute(f"""
+        SELECT file, arg_max(reason, refused_at) AS reason, max(refused_at) AS refused_at FROM {REFUSALS_TABLE} r
+        WHERE NOT EXISTS ({ledger}) GROUP BY file ORDER BY file""").df()
+
+
+def known_file_hashes(path: str | Path, lock_timeout_s: float = 5.0) -> set[str]:
+    """Content hashes already loaded or refused (for the inbox sensor: short lock wait)."""
+    if not Path(path).exists():
+        return set()
+    with connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as con:
+        found: set[str] = set()
+        for table in (LEDGER_TABLE, REFUSALS_TABLE, RETRACTIONS_TABLE):
+            if table_exists(con, table):
+                found |= {r[0] for r in con.execute(f"SELECT sha256 FROM {table} WHERE sha256 IS NOT NULL").fetchall()}
+    return found
+
+
+class UnknownLoad(ValueError):
+    pass
+
+
+def retract_loads(con: duckdb.DuckDBPyConnection, load_ids: list[str], reason: str, run_id: str | None = None) -> pd.DataFrame:
+    """Remove whole loads (their rows, quarantined rows and ledger entries) from every raw
+    table, in one transaction, and record each in raw.retractions: a retracted file's
+    content is never ingested again while it stays in the inbox. What was derived from
+    the loads is rebuilt by re-running the assets downstream (the `retract_load` job's
+    follow-up run). Returns the retraction rows."""
+    load_ids = list(dict.fromkeys(load_ids))
+    found = con.execute(f"SELECT load_id, target_table, source_file, sha256 FROM {LEDGER_TABLE} WHERE load_id IN "
+                        f"({', '.join('?' for _ in load_ids)})", load_ids).df() if load_ids and table_exists(con, LEDGER_TABLE) \
+        else pd.DataFrame(columns=["load_id", "target_table", "source_file", "sha256"])
+    unknown = sorted(set(load_ids) - set(found["load_id"]))
+    if unknown:
+        raise UnknownLoad(f"no load {unknown} in {LEDGER_TABLE}; see its load_id column (or source_file for a file)")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with transaction(con):
+        con.execute(_RETRACTIONS_DDL)
+        removed = [_delete_loads(con, row.target_table, [row.load_id]) for row in found.itertuples()]
+        out = found.assign(rows_removed=removed, reason=reason, retracted_at=now, run_id=run_id)
+        con.register("_retracted", out)
+        con.execute(f"INSERT INTO {RETRACTIONS_TABLE} BY NAME SELECT * FROM _retracted")
+        con.unregister("_retracted")
+    return out
+
+
+def retracted_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    if not table_exists(con, RETRACTIONS_TABLE):
+        return set()
+    return {r[0] for r in con.execute(f"SELECT sha256 FROM {RETRACTIONS_TABLE} WHERE sha256 IS NOT NULL").fetchall()}
+
+
+def loads_of_file(con: duckdb.DuckDBPyConnection, source_file: str) -> list[str]:
+    """Load ids of a file (as `<entity>/<name>`, the ledger's source_file)."""
+    if not table_exists(con, LEDGER_TABLE):
+        return []
+    return [r[0] for r in con.execute(f"SELECT load_id FROM {LEDGER_TABLE} WHERE source_file = ?", [source_file]).fetchall()]
+
+
 def drop_partitions(con: duckdb.DuckDBPyConnection, table: str, partition_keys: list[str]) -> int:
     """Remove the loads of `table` for these partitions (rows, quarantined rows, ledger
     entries) in one transaction, so the accounting still balances; returns rows removed."""
@@ -202,14 +365,8 @@ def drop_partitions(con: duckdb.DuckDBPyConnection, table: str, partition_keys: 
     with transaction(con):
         loads = [r[0] for r in con.execute(f"SELECT load_id FROM {LEDGER_TABLE} WHERE target_table = ? AND partition_key IN "
                                            f"({', '.join('?' for _ in keys)})", [table, *keys]).fetchall()]
-        removed = 0
-        if loads:
-            marks = ", ".join("?" for _ in loads)
-            removed = con.execute(f"SELECT count(*) FROM {table} WHERE _load_id IN ({marks})", loads).fetchone()[0]
-            con.execute(f"DELETE FROM {table} WHERE _load_id IN ({marks})", loads)
-            con.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE load_id IN ({marks})", loads)
-            con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE load_id IN ({marks})", loads)
-    return int(removed)
+        removed = _delete_loads(con, table, loads)
+    return removed
 
 
 def accounting_mismatches(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:

@@ -56,9 +56,36 @@ def gate(challenger: float, champion: float | None, tolerance: float, metric: st
                         basis, champion_recorded)
 
 
+EXPORTS_TABLE = "ml.model_exports"
+_EXPORTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {EXPORTS_TABLE} (
+    name VARCHAR NOT NULL, version VARCHAR NOT NULL, export VARCHAR NOT NULL, manifest_sha256 VARCHAR NOT NULL,
+    passed BOOLEAN NOT NULL, path VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)
+"""
+
+
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS ml")
     con.execute(_DDL)
+    con.execute(_EXPORTS_DDL)
+
+
+def record_export(con: duckdb.DuckDBPyConnection, name: str, version: str, export: str, record: dict) -> None:
+    """An export of a registered version (e.g. ONNX) with the hash of its manifest: what
+    its consumers verify the served files against."""
+    ensure_registry(con)
+    con.execute(f"INSERT INTO {EXPORTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [name, version, export, record["manifest_sha256"], bool(record["passed"]), record["path"],
+                 datetime.now(timezone.utc).replace(tzinfo=None)])
+
+
+def served_export(con: duckdb.DuckDBPyConnection, name: str, version: str, export: str) -> dict | None:
+    """The newest export of this version that passed its checks (None if there is none)."""
+    if not table_exists(con, EXPORTS_TABLE):
+        return None
+    row = con.execute(f"SELECT * FROM {EXPORTS_TABLE} WHERE name = ? AND version = ? AND export = ? AND passed "
+                      "ORDER BY created_at DESC LIMIT 1", [name, version, export]).df()
+    return None if row.empty else row.iloc[0].to_dict()
 
 
 def champion(con: duckdb.DuckDBPyConnection, name: str) -> dict | None:

@@ -20,12 +20,13 @@ COLUMNS = ["item_id", "segment", "variant", "language", "text", "template_id", "
 
 
 def test_the_generator_is_registered_with_its_card_and_onnx_parity(built):
-    from ecom_assets.ml.common.model_files import sha256_file
+    from ecom_assets.ml.common.model_files import sha256_file, verify_manifest
 
     row = query(built, "SELECT * FROM ml.model_registry WHERE name = 'ad_copy_generator' AND status = 'champion'").iloc[0]
     folder = Path(row["artifact_path"])
     card = json.loads((folder / "card.json").read_text())
-    assert sha256_file(folder / "model.safetensors") == row["sha256"] == card["sha256"]
+    assert sha256_file(folder / "MANIFEST.json") == row["sha256"] == card["sha256"]
+    assert "model.safetensors" in verify_manifest(folder, row["sha256"])
     assert card["metrics"]["held_out_perplexity"] > 1 and card["data"]["languages"] == ["en", "zh"]
     parity = json.loads((folder / "onnx" / "parity.json").read_text())
     assert parity["passed"] and parity["identical"] == parity["probes"] > 0
@@ -56,3 +57,24 @@ def test_the_blocking_check_fails_when_a_published_row_states_a_wrong_number(bui
                          resources=make_resources(tmp_path), raise_on_error=False)
     evaluation = result.get_asset_check_evaluations()[0]
     assert not evaluation.passed and evaluation.metadata["failures"].value == 1
+
+
+def test_a_segment_too_small_to_hide_in_gets_the_shop_wide_interests(tmp_path):
+    from ecom_assets.assets.copy import _segment_interests
+    from ecom_assets.resources import WarehouseResource
+
+    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    users = [(f"u{i}", "crowd") for i in range(12)] + [("loner", "vip")]
+    buys = [(f"u{i}", "lamp" if i % 3 else "mug") for i in range(12)] + [("loner", "telescope")]
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.user_features (user_id VARCHAR, segment VARCHAR)")
+        con.executemany("INSERT INTO marts.user_features VALUES (?, ?)", users)
+        con.execute("CREATE TABLE marts.positive_events (user_id VARCHAR, item_id VARCHAR, event_type VARCHAR)")
+        con.executemany("INSERT INTO marts.positive_events VALUES (?, ?, 'purchase')", buys)
+        con.execute("CREATE TABLE marts.catalogue AS SELECT * FROM (VALUES ('lamp', 'Home'), ('mug', 'Kitchen'), "
+                    "('telescope', 'Astronomy')) t(item_id, category_l1)")
+    interests = _segment_interests(warehouse, top=1, min_group_size=10)
+    assert interests == {"crowd": ["Home"], "vip": ["Home"]}, "the lone buyer's telescope is never released"
+    assert _segment_interests(warehouse, top=1, min_group_size=1)["vip"] == ["Astronomy"]
+    assert _segment_interests(warehouse, top=1, min_group_size=20) == {"crowd": [], "vip": []}

@@ -179,7 +179,12 @@ def test_a_failed_run_is_recorded_in_the_alerts_table(tmp_path):
     context = build_run_status_sensor_context(sensor_name="run_failure_alerts", dagster_event=failure_event,
                                               dagster_instance=instance, dagster_run=failed.dagster_run,
                                               resources={"warehouse": res["warehouse"]}).for_run_failure()
-    run_failure_alerts(context)
+    request = run_failure_alerts(context)
+    # The sensor requests a record_alert run (in the warehouse pool) instead of writing itself.
+    assert request.run_key == f"alert-{failed.dagster_run.run_id}"
+    assert not res["warehouse"].resolved_path.exists() or query(
+        res, "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'alerts'")["n"][0] == 0
+    assert defs.get_job_def("record_alert").execute_in_process(run_config=request.run_config, resources=res).success
     alerts = query(res, "SELECT * FROM monitoring.alerts")
     assert alerts["kind"].tolist() == ["run_failure"] and alerts["job_name"][0] == "rollback_model"
     assert "restore_previous_champion" in json.loads(alerts["steps"][0])

@@ -14,6 +14,7 @@ from dagster import AssetSelection, materialize
 
 from ecom_assets.assets.text import item_embeddings, text_assets
 from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
+from ecom_assets.ml.common.model_files import verify_manifest
 from ecom_assets_tests.conftest import make_resources, query
 
 ENCODER_OP = "ml__product_text_encoder"
@@ -37,11 +38,11 @@ def test_the_fine_tuned_encoder_is_registered_with_a_model_card_and_matching_has
     folder = Path(row["artifact_path"])
     card = json.loads((folder / "card.json").read_text())
     assert card["sha256"] == row["sha256"]
-    digest = hashlib.sha256()
-    for name in sorted(card["files"]):
-        digest.update(name.encode())
-        digest.update(hashlib.sha256((folder / name).read_bytes()).digest())
-    assert digest.hexdigest() == row["sha256"], "the card's hash is the hash of the saved weights"
+    assert hashlib.sha256((folder / "MANIFEST.json").read_bytes()).hexdigest() == row["sha256"], \
+        "the registry's hash is the manifest's"
+    manifest = verify_manifest(folder, row["sha256"])
+    assert set(card["files"]) <= set(manifest) and {"config.json", "tokenizer_config.json"} <= set(manifest), \
+        "weights, tokenizer and config are all covered"
     assert {"model.safetensors", "projection_head.safetensors"} <= set(card["files"])
     assert (folder / "config.json").exists() and (folder / "README.md").exists()
     assert card["data"]["pairs"] > 0 and card["data"]["validation_users"] > 0
@@ -138,3 +139,23 @@ def test_a_chinese_catalogue_runs_end_to_end_on_a_swapped_in_base_checkpoint(bui
     matrix = np.stack(emb["embedding"].to_numpy())
     assert matrix.shape[1] == 32 and len(np.unique(matrix.round(5), axis=0)) > 0.9 * len(matrix)
     assert query(res, "SELECT count(*) AS n FROM serving.similar_items")["n"][0] > 0
+
+
+def test_a_champion_changed_after_its_gate_is_not_served(built, tmp_path):
+    """Checkpoint, tokenizer and ONNX export are verified against the registry before a load."""
+    from dagster import Failure
+
+    from ecom_assets.assets.gates import require_onnx_export, verified_artifact
+
+    row = _champion(built).to_dict()
+    copy = tmp_path / "champion"
+    shutil.copytree(row["artifact_path"], copy, symlinks=True)
+    champ = {**row, "artifact_path": str(copy)}
+    assert verified_artifact(champ) == copy
+    assert require_onnx_export(built["warehouse"], champ, copy, "ml/product_text_encoder_onnx")["passed"]
+    (copy / "onnx" / "model_int8.onnx").write_bytes(b"overwritten by a re-export in place")
+    with pytest.raises(Failure, match="changed \\['model_int8.onnx'\\]"):
+        require_onnx_export(built["warehouse"], champ, copy, "ml/product_text_encoder_onnx")
+    (copy / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(Failure, match="not served unverified"):
+        verified_artifact(champ)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import pandas as pd
 import pytest
@@ -24,14 +25,13 @@ def _load(path, entity="events"):
 def test_uci_online_retail_rows_are_each_accepted_or_quarantined_for_a_reason():
     mapping, load = _load(FIXTURES / "uci_online_retail_small.csv")
     assert mapping.name == "uci_online_retail"
-    assert load.rows_read == 11 and len(load.accepted) == 4 and len(load.quarantine) == 7
+    assert load.rows_read == 11 and len(load.accepted) == 3 and len(load.quarantine) == 8
     acc = load.accepted
-    assert acc["event_type"].tolist() == ["purchase", "purchase", "purchase", "refund"]
-    assert acc["quantity"].tolist() == [6, 6, 6, 1], "a cancellation's negative quantity becomes a refunded quantity"
-    assert acc["event_time"][2] == pd.Timestamp("2010-12-01 08:28"), "US-style dates are understood"
-    assert acc["user_id"][0] == acc["user_id"][2], "17850.0 and 17850 are one customer"
+    assert acc["event_type"].tolist() == ["purchase", "purchase", "refund"]
+    assert acc["quantity"].tolist() == [6, 6, 1], "a cancellation's negative quantity becomes a refunded quantity"
     assert acc["user_id"].str.match(r"^u_[0-9a-f]{24}$").all()
     reasons = dict(zip(load.quarantine["row_number"], load.quarantine["reason"]))
+    assert reasons[3].startswith("event_time: not a valid date/time '12/1/2010 8:28'"), "one date format per file (ISO here)"
     assert reasons[5] == "user_id: missing required value"
     assert reasons[6].startswith("user_id: missing required value; quantity: out of range")
     assert reasons[7].startswith("quantity: out of range"), "negative quantity on an ordinary invoice"
@@ -121,20 +121,56 @@ def test_unreadable_files_fail_naming_the_file(tmp_path, name, content, message)
     assert str(path) in str(err.value)
 
 
-def test_new_files_are_found_once_by_content(tmp_path):
+def test_files_are_ready_once_they_stop_changing(tmp_path):
     (tmp_path / "events").mkdir()
     (tmp_path / "events" / "a.csv").write_text("x\n1\n")
     (tmp_path / "events" / "notes.txt").write_text("ignored")
-    new, seen = new_inbox_files(tmp_path, {})
-    assert [os.path.basename(f["path"]) for f in new] == ["a.csv"] and new[0]["entity"] == "events"
-    assert new_inbox_files(tmp_path, seen)[0] == [], "nothing new the second time"
-    (tmp_path / "events" / "copy.csv").write_text("x\n1\n")
-    assert new_inbox_files(tmp_path, seen)[0] == [], "same content under another name is not new"
-    (tmp_path / "events" / "a.csv").write_text("x\n2\n")
-    assert len(new_inbox_files(tmp_path, seen)[0]) == 1, "changed content is new"
+    (tmp_path / "events" / "b.csv.crdownload").write_text("x\n")
+    later = time.time_ns() + 60 * 10**9
+    ready, seen = new_inbox_files(tmp_path, {}, now_ns=later)
+    assert ready == [] and seen[str(tmp_path / "events" / "a.csv")]["sha256"] is None, "first sight: not ready, not hashed"
+    ready, seen = new_inbox_files(tmp_path, seen, now_ns=later)
+    assert [os.path.basename(f["path"]) for f in ready] == ["a.csv"] and ready[0]["entity"] == "events"
+    assert new_inbox_files(tmp_path, seen, now_ns=time.time_ns() - 10**9)[0] == [], "modified under settle_s ago"
+    (tmp_path / "events" / "a.csv").write_text("x\n1\n2\n")
+    assert new_inbox_files(tmp_path, seen, now_ns=later)[0] == [], "changed since the last look: still being written"
 
 
 def test_every_builtin_mapping_is_detectable():
     assert detect_mapping("events", MAPPINGS["uci_online_retail"].required_columns).name == "uci_online_retail"
     assert detect_mapping("events", ["event_id", "event_time", "user_id", "event_type", "item_id"]).name == "canonical_events"
     assert detect_mapping("events", ["foo"]) is None
+
+
+def test_one_date_convention_per_file_decided_by_the_values(tmp_path):
+    header = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    day_first = tmp_path / "dm.csv"
+    day_first.write_text(header + "1,A,1,03/04/2011 10:00,1.0,7\n2,B,1,13/04/2011 10:00,1.0,7\n")
+    month_first = tmp_path / "md.csv"
+    month_first.write_text(header + "1,A,1,03/04/2011 10:00,1.0,7\n2,B,1,04/13/2011 10:00,1.0,7\n")
+    _, dm = _load(day_first)
+    _, md = _load(month_first)
+    assert dm.accepted["event_time"].dt.strftime("%Y-%m-%d").tolist() == ["2011-04-03", "2011-04-13"], "13/04 makes it d/m"
+    assert md.accepted["event_time"].dt.strftime("%Y-%m-%d").tolist() == ["2011-03-04", "2011-04-13"]
+
+
+def test_public_event_ids_come_from_the_row_not_its_position(tmp_path):
+    """REES46 exports are monthly files: the same row number is another event in each, and
+    the same event delivered in two files is one event."""
+    header = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+    first = header + "2019-10-01 00:00:00 UTC,view,1,2,,b,1.0,10,s\n2019-10-01 00:00:01 UTC,view,2,2,,b,1.0,10,s\n"
+    second = header + "2019-11-01 00:00:00 UTC,view,3,2,,b,1.0,11,t\n2019-10-01 00:00:01 UTC,view,2,2,,b,1.0,10,s\n"
+    (tmp_path / "oct.csv").write_text(first)
+    (tmp_path / "nov.csv").write_text(second)
+    _, oct_ = _load(tmp_path / "oct.csv")
+    _, nov = _load(tmp_path / "nov.csv")
+    assert oct_.accepted["event_id"][0] != nov.accepted["event_id"][0], "row 1 of two files: two events"
+    assert oct_.accepted["event_id"][1] == nov.accepted["event_id"][1], "one event in two files: one id"
+
+
+def test_a_file_without_a_header_is_refused_without_quoting_its_first_row():
+    from ecom_assets.sources.inbox import describe_columns
+
+    text = describe_columns(["CUST-8812345", "2026-10-05 10:00:00", "olivia@example.com", "view"], {"event_id"})
+    assert "CUST-8812345" not in text and "olivia" not in text
+    assert "is the header row missing?" in text

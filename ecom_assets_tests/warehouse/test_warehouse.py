@@ -5,7 +5,17 @@ import pytest
 
 from ecom_assets.schema import SCHEMAS
 from ecom_assets.validation import validate
-from ecom_assets.warehouse import Load, accounting_mismatches, connect, drop_partitions, write_loads
+from ecom_assets.warehouse import (
+    Load,
+    PseudonymKeyMismatch,
+    UnknownLoad,
+    accounting_mismatches,
+    connect,
+    drop_partitions,
+    retract_loads,
+    retracted_hashes,
+    write_loads,
+)
 
 
 def _load(load_id, n, start=0, bad=0):
@@ -99,3 +109,58 @@ def test_the_demo_window_reset_drops_days_outside_it_and_the_replayed_week(tmp_p
         kept = con.execute("SELECT partition_key FROM raw.ingest_ledger ORDER BY 1").fetchall()
         assert [k for (k,) in kept] == days[:2]
         assert accounting_mismatches(con, "raw.products").empty
+
+
+def _events(load_id, ids, fingerprint="k1"):
+    frame = pd.DataFrame(dict(event_id=ids, event_time="2026-10-05 10:00:00", user_id="u_" + "0" * 24,
+                              event_type="view", item_id="i1"))
+    result = validate(frame, SCHEMAS["events"])
+    return Load(load_id, "raw.inbox_events", SCHEMAS["events"], "test", result.accepted, result.quarantine,
+                result.rows_read, source_file=f"events/{load_id}.csv", key_fingerprint=fingerprint)
+
+
+def test_an_event_another_load_stored_is_quarantined_not_inserted_twice(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        write_loads(con, [_events("a", ["e1", "e2"])])
+        write_loads(con, [_events("b", ["e2", "e3"])])
+        assert sorted(r[0] for r in con.execute("SELECT event_id FROM raw.inbox_events").fetchall()) == ["e1", "e2", "e3"]
+        reason = con.execute("SELECT reason FROM raw.quarantine WHERE load_id = 'b'").fetchone()[0]
+        assert reason == "event_id: already loaded by another load (a)"
+        assert accounting_mismatches(con, "raw.inbox_events").empty
+        write_loads(con, [_events("a", ["e1", "e2"])])  # the same load again replaces itself, no self-duplicates
+        assert con.execute("SELECT count(*) FROM raw.inbox_events").fetchone()[0] == 3
+
+
+def test_a_superseding_load_replaces_the_earlier_one_in_the_same_transaction(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        write_loads(con, [_events("v1", ["e1", "e2"])])
+        newer = _events("v2", ["e1", "e2", "e3"])
+        newer.supersedes = ("v1",)
+        write_loads(con, [newer])
+        assert con.execute("SELECT load_id, rows_accepted FROM raw.ingest_ledger").fetchall() == [("v2", 3)]
+        assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0, "not duplicates of the old version"
+
+
+def test_a_changed_pseudonym_key_is_refused_and_changes_nothing(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        write_loads(con, [_events("a", ["e1"], fingerprint="k1")])
+        with pytest.raises(PseudonymKeyMismatch, match="split every returning user's history"):
+            write_loads(con, [_events("b", ["e2"], fingerprint="k2")])
+        assert con.execute("SELECT load_id FROM raw.ingest_ledger").fetchall() == [("a",)]
+
+
+def test_retracting_a_load_removes_it_everywhere_and_remembers_its_content(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        a, b = _events("a", ["e1", "e2"]), _events("b", ["e3"])
+        a.sha256 = "f" * 64
+        a.quarantine = pd.DataFrame([dict(row_number=9, field="event_type", reason="unknown", raw_record=None)])
+        a.rows_read += 1
+        write_loads(con, [a, b])
+        out = retract_loads(con, ["a"], reason="customer asked", run_id="r1")
+        assert out[["load_id", "rows_removed"]].values.tolist() == [["a", 2]]
+        assert con.execute("SELECT event_id FROM raw.inbox_events").fetchall() == [("e3",)]
+        assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0
+        assert con.execute("SELECT load_id FROM raw.ingest_ledger").fetchall() == [("b",)]
+        assert retracted_hashes(con) == {"f" * 64}
+        with pytest.raises(UnknownLoad):
+            retract_loads(con, ["no-such-load"], reason="x")

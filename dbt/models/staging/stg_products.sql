@@ -24,4 +24,6 @@ select
     launch_date,
     origin
 from unioned
-qualify row_number() over (partition by item_id order by priority, _source_row desc) = 1
+-- Newest delivery wins: the load's time first, the row within the load second (an older
+-- file's row 500 must not beat a newer file's row 3).
+qualify row_number() over (partition by item_id order by priority, _loaded_at desc nulls last, _source_row desc) = 1

@@ -6,7 +6,7 @@ into a claim it did not make.
     numbers_in(text)                 every number written in the copy, with its kind
     fact_check(text, facts)          each number must be a catalogue fact of this product
     banned_claims(text, language)    absolute/superlative claims advertising law forbids
-    personal_data(text)              e-mail addresses and phone numbers
+    personal_data(text)              e-mail addresses, phone, ID card and bank card numbers (ml.common.pii)
     review(text, facts, language, channel) -> Review(text, passed, reasons)
 """
 
@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+
+from ecom_assets.ml.common.pii import find_personal_data
 
 # Absolute and superlative claims (China's Advertising Law art. 9(3); UK CAP/ASA and US
 # FTC practice on unsubstantiated superlatives). Matched case-insensitively; configurable.
@@ -28,8 +30,6 @@ BANNED_CLAIMS: dict[str, list[str]] = {
 CHANNELS: dict[str, tuple[int, int]] = {"push": (8, 60), "banner": (6, 40), "feed": (15, 140)}
 
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(\d+(?:[.,]\d+)*)(\s*%|\s*％)?")  # ASCII lookbehind: "享15%" is a number
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<!\d)(?:\+?\d[\d\s-]{7,}\d)(?!\d)")
 _CLAUSE = {"en": re.compile(r"(?<=[.!?;,])\s+"), "zh": re.compile(r"(?<=[。！？；，])")}  # "74.90" is no clause end
 
 
@@ -104,13 +104,14 @@ def banned_claims(text: str, language: str, extra: dict[str, list[str]] | None =
     return [f"claim: '{t}' is an absolute or superlative claim" for t in terms if t.lower() in lowered]
 
 
+_PERSONAL_KINDS = {"email": "an e-mail address", "phone": "a phone number", "id_card": "an ID card number",
+                   "card": "a bank card number"}
+
+
 def personal_data(text: str) -> list[str]:
-    reasons = []
-    if _EMAIL.search(text):
-        reasons.append("privacy: contains an e-mail address")
-    if _PHONE.search(text):
-        reasons.append("privacy: contains a phone number")
-    return reasons
+    """One reason per kind of personal data in the copy (the platform's one scrubber finds them)."""
+    kinds = dict.fromkeys(f.kind for f in find_personal_data(text))
+    return [f"privacy: contains {_PERSONAL_KINDS[k]}" for k in kinds]
 
 
 def review(text: str, facts: dict, language: str, channel: str = "feed",
