@@ -84,7 +84,7 @@ def _bare_duckdb_reference(warehouse: Path) -> dict:
 def run_one(size: str) -> dict:
     """Run one size in this process (called in a fresh subprocess by main)."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ.setdefault("ECOM_PSEUDONYM_KEY", "bench-key")
+    os.environ.setdefault("ECOM_PSEUDONYM_KEY", "bench-pseudonym-key-not-secret")
     from ecom_assets.definitions import build_resources
     from ecom_assets.demo import run_pipeline
     from ecom_assets.resources import PrivacyResource, ShopDataSource, WarehouseResource
