@@ -234,10 +234,11 @@ def _plan_inbox(config: InboxConfig, inbox_dir: Path) -> tuple[list[tuple[str, P
     planned, refused = [], []
     for name in config.files:
         path = Path(name)
+        shown = f"{path.parent.name}/{path.name}"  # as the ledger names files
         if not path.is_file():
-            refused.append((str(path), "file not found (moved or deleted after it was requested)"))
+            refused.append((shown, "file not found (moved or deleted after it was requested)"))
         elif path.parent.name not in ENTITIES:
-            refused.append((str(path), f"put inbox files in a folder named after their entity, one of {', '.join(ENTITIES)}"))
+            refused.append((shown, f"put inbox files in a folder named after their entity, one of {', '.join(ENTITIES)}"))
         else:
             planned.append((path.parent.name, path))
     return planned, refused
@@ -305,7 +306,7 @@ def inbox(context: AssetExecutionContext, config: InboxConfig, source: ShopDataS
         try:
             digest = sha256_of(path)
         except OSError as exc:
-            refusals.append(dict(file=str(path), sha256=None, reason=f"cannot read the file: {exc.strerror}"))
+            refusals.append(dict(file=f"{entity}/{path.name}", sha256=None, reason=f"cannot read the file: {exc.strerror}"))
             continue
         if digest in done:
             skipped[entity].append(path.name)
@@ -490,6 +491,9 @@ def _pseudonym_check(asset_key: list[str], table: str):
 def every_inbox_file_read(warehouse: WarehouseResource, source: ShopDataSource) -> AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
         refused = open_refusals(con)
+    # A refused file that is no longer in the inbox needs nobody's attention any more.
+    inbox_dir = source.resolved_inbox_dir
+    refused = refused[[(inbox_dir / f).is_file() for f in refused["file"]]] if len(refused) else refused
     unread = pd.DataFrame(unrecognised_inbox_files(source.resolved_inbox_dir), columns=["file", "reason"])
     problems = pd.concat([refused[["file", "reason"]], unread], ignore_index=True)
     # Red for a refused file (its data is missing), amber for a file left unread; never

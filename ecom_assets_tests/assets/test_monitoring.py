@@ -131,6 +131,28 @@ def test_prediction_drift_is_quiet_on_the_same_predictions_and_flags_shifted_one
     assert query(res, "SELECT count(DISTINCT snapshot_at) AS n FROM monitoring.ad_copy_snapshots")["n"][0] == 3
 
 
+def test_a_snapshot_that_fails_halfway_leaves_no_half_snapshot(built, tmp_path, monkeypatch):
+    import ecom_assets.assets.monitoring as monitoring
+    from ecom_assets.assets.monitoring import prediction_drift
+
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    res = make_resources(tmp_path)
+    before = query(res, "SELECT count(*) AS n FROM monitoring.recommendation_snapshots")["n"][0]
+    real_append = monitoring.append_rows
+
+    def fail_on_copy(con, qualified, *args, **kwargs):
+        if qualified == "monitoring.ad_copy_snapshots":
+            raise OSError("disk full")
+        return real_append(con, qualified, *args, **kwargs)
+
+    monkeypatch.setattr(monitoring, "append_rows", fail_on_copy)
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(prediction_drift), resources=res,
+                         raise_on_error=False)
+    assert not result.success
+    assert query(res, "SELECT count(*) AS n FROM monitoring.recommendation_snapshots")["n"][0] == before, \
+        "the recommendation half of the snapshot was rolled back with the failed ad-copy half"
+
+
 def test_share_change_flags_a_moved_rate_either_way():
     assert not share_change(20, 1000, 30, 1000, "r", "s", 0.05, "w").set_index("signal").loc["s", "drifted"]
     up = share_change(20, 1000, 90, 1000, "r", "s", 0.05, "w").set_index("signal")
