@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dagster import AssetKey, AssetSelection
 
+from ecom_assets.schema import ENTITIES
+
 STAGES: dict[str, AssetSelection] = {
     "snapshots": AssetSelection.assets(AssetKey(["raw", "products"]), AssetKey(["raw", "users"]),
                                        AssetKey(["raw", "support_tickets"])),
     "events": AssetSelection.assets(AssetKey(["raw", "events"])),
-    "inbox": AssetSelection.assets(*(AssetKey(["raw", f"inbox_{e}"]) for e in ("events", "products", "users",
-                                                                                "support_tickets"))),
+    "inbox": AssetSelection.assets(*(AssetKey(["raw", f"inbox_{e}"]) for e in ENTITIES)),
     "features": AssetSelection.groups("features"),
     "text": AssetSelection.groups("text"),
     "recommend": AssetSelection.groups("recommend"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase", "refund")
 LANGUAGES = ("en", "zh")
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
-ENTITIES = ("events", "products", "users", "support_tickets")
+ENTITIES = ("events", "products", "users", "support_tickets", "impressions")
 # Before this, no shop in any dataset we read logged events; 1970-01-01 (epoch zero) is a
 # broken clock, not a customer.
 PLAUSIBLE_SINCE = "1995-01-01"
@@ -26,6 +26,7 @@ class Field:
     min: float | None = None
     max: float | None = None
     allowed: tuple[str, ...] | None = None
+    min_exclusive: bool = False  # the range is (min, max] instead of [min, max]
     plausible_time: bool = False
     """A moment that has happened: not before PLAUSIBLE_SINCE, not after tomorrow (a clock
     at 1970 or 2099 would otherwise move the train/test cutoff)."""
@@ -120,6 +121,30 @@ SCHEMAS: dict[str, EntitySchema] = {
             Field("item_id", "VARCHAR"),
         ),
         key=("ticket_id",),
+    ),
+    # What was shown to whom, where, chosen how likely: the exposure log that off-policy
+    # evaluation and A/B read-outs are computed from.
+    "impressions": EntitySchema(
+        "impressions",
+        (
+            Field("impression_id", "VARCHAR", required=True),
+            Field("user_id", "VARCHAR"),
+            Field("shown_at", "TIMESTAMP", required=True, plausible_time=True),
+            Field("placement", "VARCHAR"),
+            Field("position", "BIGINT", min=1, max=1_000),  # 1 = the first slot
+            Field("item_id", "VARCHAR", required=True),
+            Field("arm", "VARCHAR", required=True),  # the copy variant or list shown
+            Field("policy_version", "VARCHAR"),
+            # The probability with which the logging policy chose this arm: without it (or with
+            # 0, which cannot have been chosen) no estimator can weight the row.
+            Field("propensity", "DOUBLE", required=True, min=0.0, max=1.0, min_exclusive=True),
+            Field("clicked", "BOOLEAN"),
+            Field("purchased", "BOOLEAN"),
+            Field("revenue", "DOUBLE", min=0.0, max=1_000_000.0),
+            Field("context", "VARCHAR"),  # JSON of the context features the policy saw
+        ),
+        key=("impression_id",),
+        unique_across_loads=True,
     ),
 }
 

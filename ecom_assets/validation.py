@@ -151,9 +151,13 @@ def validate(
         if field.min is not None or field.max is not None:
             numeric = value.astype("float64").to_numpy(dtype="float64", na_value=np.nan)
             with np.errstate(invalid="ignore"):
-                low = numeric < field.min if field.min is not None else np.zeros(n, bool)
+                if field.min is None:
+                    low = np.zeros(n, bool)
+                else:
+                    low = numeric <= field.min if field.min_exclusive else numeric < field.min
                 high = numeric > field.max if field.max is not None else np.zeros(n, bool)
-            problems.add(low | high, field.name, f"out of range [{field.min}, {field.max}]:", raw)
+            bracket = "(" if field.min_exclusive else "["
+            problems.add(low | high, field.name, f"out of range {bracket}{field.min}, {field.max}]:", raw)
         if field.allowed is not None:
             unknown = value.notna().to_numpy() & ~value.isin(field.allowed).to_numpy()
             problems.add(unknown, field.name, "unknown value", raw, suffix=f" (expected one of {', '.join(field.allowed)})")

@@ -80,6 +80,9 @@ IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRun
 POOL = "warehouse"  # one DuckDB writer at a time
 
 RAW_TABLES = {entity: f"raw.{entity}" for entity in ENTITIES}
+# Entities the configured source feeds directly (an asset each); impressions come in through
+# the inbox until the demo shop responds to what it is shown.
+SOURCE_ENTITIES = ("events", "products", "users", "support_tickets")
 INBOX_TABLES = {entity: f"raw.inbox_{entity}" for entity in ENTITIES}
 
 
@@ -506,9 +509,9 @@ def every_inbox_file_read(warehouse: WarehouseResource, source: ShopDataSource) 
 
 ingest_checks = [
     every_inbox_file_read,
-    *(_accounting_check(["raw", e], RAW_TABLES[e]) for e in ENTITIES),
+    *(_accounting_check(["raw", e], RAW_TABLES[e]) for e in SOURCE_ENTITIES),
     *(_accounting_check(["raw", f"inbox_{e}"], INBOX_TABLES[e]) for e in ENTITIES),
-    *(_pseudonym_check(["raw", e], RAW_TABLES[e]) for e in ENTITIES if SCHEMAS[e].user_id_field),
+    *(_pseudonym_check(["raw", e], RAW_TABLES[e]) for e in SOURCE_ENTITIES if SCHEMAS[e].user_id_field),
     *(_pseudonym_check(["raw", f"inbox_{e}"], INBOX_TABLES[e]) for e in ENTITIES if SCHEMAS[e].user_id_field),
 ]
 ingest_assets = [raw_products, raw_users, raw_support_tickets, raw_events, inbox]

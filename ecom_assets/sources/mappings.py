@@ -177,6 +177,34 @@ def _flipkart_products(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataF
     )
 
 
+def _open_bandit_impressions(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame:
+    """Open Bandit Dataset rows (ZOZOTOWN): the item is the arm, the logged
+    propensity_score is the logging policy's probability of it in that position, a click is
+    the reward. User features (hashed categories) become the JSON context; OBD carries no
+    user id. Positions are kept as written (1 = the first slot)."""
+    user_cols = [c for c in frame.columns if str(c).startswith("user_feature_")]
+    context = frame[user_cols].to_json(orient="records", lines=True).splitlines() if user_cols else None
+    return pd.DataFrame(
+        dict(
+            impression_id=_content_ids("obd", frame, [c for c in frame.columns if c != ""]),
+            shown_at=_iso_or_original(frame["timestamp"]),
+            placement="open_bandit",
+            position=frame["position"],
+            item_id=frame["item_id"],
+            arm=frame["item_id"],
+            propensity=frame["propensity_score"],
+            clicked=frame["click"],
+            context=context,
+        ),
+        index=frame.index,
+    )
+
+
+OPEN_BANDIT = ColumnMapping(
+    "open_bandit", "impressions", ("timestamp", "item_id", "position", "click", "propensity_score"),
+    _open_bandit_impressions, optional_columns=tuple(f"user_feature_{i}" for i in range(4)),
+    description="Open Bandit Dataset (ZOZOTOWN) logs: item as arm, propensity_score, click, user features as context",
+)
 UCI_ONLINE_RETAIL = ColumnMapping(
     "uci_online_retail", "events",
     ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"),
@@ -204,7 +232,8 @@ FLIPKART_PRODUCTS = ColumnMapping(
 # canonical events schema share column names, so the more specific one must win.
 MAPPINGS: dict[str, ColumnMapping] = {
     m.name: m
-    for m in (UCI_ONLINE_RETAIL, RETAILROCKET_EVENTS, REES46_EVENTS, FLIPKART_PRODUCTS, *(_canonical(e) for e in SCHEMAS))
+    for m in (UCI_ONLINE_RETAIL, RETAILROCKET_EVENTS, REES46_EVENTS, FLIPKART_PRODUCTS, OPEN_BANDIT,
+              *(_canonical(e) for e in SCHEMAS))
 }
 
 

@@ -174,3 +174,32 @@ def test_a_file_without_a_header_is_refused_without_quoting_its_first_row():
     text = describe_columns(["CUST-8812345", "2026-10-05 10:00:00", "olivia@example.com", "view"], {"event_id"})
     assert "CUST-8812345" not in text and "olivia" not in text
     assert "is the header row missing?" in text
+
+
+def test_open_bandit_logs_map_onto_impressions(tmp_path):
+    sample = SHARED_DATA / "open-bandit" / "random" / "men" / "men.csv"
+    if not sample.exists():
+        pytest.skip("the Open Bandit sample is not beside the project")
+    mapping, load = _load(sample, entity="impressions")
+    assert mapping.name == "open_bandit"
+    assert load.rows_read == 10_000 and len(load.accepted) == 10_000, load.quarantine.head()
+    acc = load.accepted
+    assert acc["propensity"].between(0, 1, inclusive="right").all() and acc["arm"].equals(acc["item_id"])
+    assert set(acc["position"]) == {1, 2, 3} and acc["clicked"].dtype == "boolean"
+    assert acc["impression_id"].is_unique and json.loads(acc["context"][0]).keys() >= {"user_feature_0"}
+
+
+def test_an_impression_without_a_usable_propensity_is_quarantined_with_the_reason(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("impression_id,shown_at,item_id,arm,propensity,clicked\n"
+                    "i1,2026-10-05 10:00:00,p1,v0,0.25,1\n"
+                    "i2,2026-10-05 10:00:01,p1,v1,0,0\n"
+                    "i3,2026-10-05 10:00:02,p1,v1,1.5,0\n"
+                    "i4,2026-10-05 10:00:03,p1,v1,,0\n"
+                    "i5,2026-10-05 10:00:04,p1,v1,1,yes\n")
+    _, load = _load(path, entity="impressions")
+    assert load.accepted["impression_id"].tolist() == ["i1", "i5"]
+    reasons = dict(zip(load.quarantine["row_number"], load.quarantine["reason"]))
+    assert reasons[2] == "propensity: out of range (0.0, 1.0]: '0'"
+    assert reasons[3] == "propensity: out of range (0.0, 1.0]: '1.5'"
+    assert reasons[4] == "propensity: missing required value"

@@ -170,24 +170,33 @@ def diagnostics(rounds: LoggedRounds, action_dist: np.ndarray) -> dict:
             "max_weight": float(w.max()), "mean_weight": float(w.mean())}
 
 
-def cross_fitted_rewards(context: np.ndarray, rounds: LoggedRounds, n_actions: int, len_list: int = 1,
+def cross_fitted_rewards(context: np.ndarray | None, rounds: LoggedRounds, n_actions: int, len_list: int = 1,
                          action_context: np.ndarray | None = None, n_folds: int = 3, seed: int = 0,
-                         make_model=None) -> np.ndarray:
+                         make_model=None, joint_features: np.ndarray | None = None) -> np.ndarray:
     """Estimated rewards (n, n_actions, len_list) from a classifier of reward on (context,
-    action features, position one-hot), fit on the other folds for each fold's rounds, so
-    no round's prediction comes from a model that saw it (cross-fitting, as DR needs for
-    its guarantees). Rewards must be 0/1 (clicks); `make_model()` returns a scikit-learn
+    action features, position one-hot), or on `joint_features` (n, n_actions, d) of each
+    (round, action) pair, fit on the other folds for each fold's rounds, so no round's
+    prediction comes from a model that saw it (cross-fitting, as DR needs for its
+    guarantees). Rewards must be 0/1 (clicks); `make_model()` returns a scikit-learn
     classifier (default: logistic regression)."""
     from sklearn.linear_model import LogisticRegression
 
     make_model = make_model or (lambda: LogisticRegression(max_iter=1000, C=1.0))
     n = len(rounds)
-    context = np.asarray(context, dtype=np.float64).reshape(n, -1)
     actions = np.eye(n_actions) if action_context is None else np.asarray(action_context, dtype=np.float64)
     positions = np.eye(len_list)
+    if joint_features is not None:
+        joint = np.asarray(joint_features, dtype=np.float64)
+        row_of = np.arange(n)
 
-    def features(ctx: np.ndarray, act: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        return np.hstack([ctx, actions[act], positions[pos]])
+        def features(rows: np.ndarray, act: np.ndarray, pos: np.ndarray) -> np.ndarray:
+            return np.hstack([joint[rows, act], positions[pos]])
+    else:
+        ctx_all = np.asarray(context, dtype=np.float64).reshape(n, -1)
+        row_of = np.arange(n)
+
+        def features(rows: np.ndarray, act: np.ndarray, pos: np.ndarray) -> np.ndarray:
+            return np.hstack([ctx_all[rows], actions[act], positions[pos]])
 
     folds = np.random.default_rng(seed).permutation(n) % n_folds
     out = np.zeros((n, n_actions, len_list))
@@ -197,10 +206,10 @@ def cross_fitted_rewards(context: np.ndarray, rounds: LoggedRounds, n_actions: i
         if len(np.unique(y)) < 2:  # one class in the training folds: its rate is the prediction
             out[test] = float(y.mean()) if len(y) else 0.0
             continue
-        model = make_model().fit(features(context[train], rounds.action[train], rounds.position[train]), y)
+        model = make_model().fit(features(row_of[train], rounds.action[train], rounds.position[train]), y)
         idx = np.flatnonzero(test)
         for a in range(n_actions):
             for k in range(len_list):
-                x = features(context[idx], np.full(len(idx), a), np.full(len(idx), k))
+                x = features(idx, np.full(len(idx), a), np.full(len(idx), k))
                 out[idx, a, k] = model.predict_proba(x)[:, 1]
     return out

@@ -1,0 +1,174 @@
+"""The demo shop responds to what it is shown: a hidden ground truth for copy impressions.
+
+A copy impression shows one ad-copy variant for an item to a user in a slot. The arms are
+the kinds of variant a generator produces, described by what a shopper can notice: the
+copy's language, its family (plain, or a deal line), its length (short or long):
+
+    arm = (language in {en, zh}) x (family in {plain, deal}) x (length in {short, long})
+
+The click probability of an impression is position bias times a logistic model of the
+user's latent tastes (the shop's own leaf preferences and favourite brands), the copy's
+language against the user's, the family's appeal to the user's segment (a hidden
+segment x family effect), the length against the segment's liking (hidden), and a stated
+discount against the user's price sensitivity (latent) when the item is on sale. The
+drift knob rotates the segment x family effects and shortens the preferred length.
+Purchases follow clicks with a probability that rises with affinity; revenue is the paid
+price.
+
+Because the truth is known, `expected_reward` gives the exact value of any policy's
+action distribution on a set of impressions: what every off-policy estimator and every
+A/B read-out is validated against. Everything is seeded by (shop seed, stream, day).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ecom_assets.sources import catalog_vocab as V
+from ecom_assets.sources.synthetic import SyntheticShop, _row_choice
+
+LANGUAGES = ("en", "zh")
+FAMILIES = ("plain", "deal")
+LENGTHS = ("short", "long")
+ARMS = pd.DataFrame([dict(language=lang, family=fam, length=ln) for lang in LANGUAGES for fam in FAMILIES for ln in LENGTHS])
+ARMS["arm"] = ARMS["language"] + ":" + ARMS["family"] + ":" + ARMS["length"]
+SEGMENTS = tuple(V.SEGMENTS)
+N_SLOTS = 3
+POSITION_DECAY = 0.7  # examination of slot k is k^-0.7
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class CopyContexts:
+    """One row per impression to be filled: who, which item, which slot, which day."""
+
+    user: np.ndarray  # indices into the shop's users
+    item: np.ndarray  # indices into the catalogue
+    position: np.ndarray  # 1-based slot
+    day: date
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
+class CopyResponse:
+    """Click and purchase probabilities of copy impressions in a `SyntheticShop`."""
+
+    def __init__(self, shop: SyntheticShop):
+        self.shop = shop
+
+    def _rng(self, *stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.shop.config.seed, 90, *stream])
+
+    @cached_property
+    def _hidden(self) -> dict[str, np.ndarray]:
+        rng = self._rng(0)
+        n_seg = len(SEGMENTS)
+        family = rng.normal(0.0, 0.45, (n_seg, len(FAMILIES)))  # segment x family appeal
+        family[:, 1] += np.array([V.SEGMENTS[s][1] for s in SEGMENTS]) - 0.45  # price-sensitive segments like deals
+        return dict(family=family, long_appeal=rng.normal(0.0, 0.5, n_seg),
+                    drift_family=rng.normal(0.0, 0.6, (n_seg, len(FAMILIES))))
+
+    def _segment_index(self) -> np.ndarray:
+        return pd.Index(SEGMENTS).get_indexer(self.shop._users["segment"])
+
+    def contexts(self, day: date | str, n: int) -> CopyContexts:
+        """`n` impressions of a day: active users (by activity), items from their tastes
+        among what is on sale, uniform slots."""
+        day = date.fromisoformat(day) if isinstance(day, str) else day
+        shop, rng = self.shop, self._rng(1, day.toordinal())
+        users = shop._users
+        activity = users["activity"] / users["activity"].sum()
+        user = rng.choice(len(activity), n, p=activity)
+        prefs = users["leaf_pref"][user]
+        leaf = _row_choice(rng, prefs / prefs.sum(axis=1, keepdims=True))
+        item = shop._popular_in_leaf(rng, leaf)
+        return CopyContexts(user=user, item=item, position=rng.integers(1, N_SLOTS + 1, n), day=day)
+
+    def _drift(self, day: date) -> float:
+        return self.shop._drift(day)
+
+    def _logits(self, ctx: CopyContexts) -> tuple[np.ndarray, np.ndarray]:
+        """(click logits before position bias, purchase logits) of shape (n, n_arms)."""
+        users, cat, hidden = self.shop._users, self.shop._catalogue, self._hidden
+        u, i = ctx.user, ctx.item
+        seg = self._segment_index()[u]
+        pref = users["leaf_pref"][u, cat["leaf"][i]] * users["leaf_pref"].shape[1]
+        affinity = np.clip(np.log(pref + 1e-9), -2.0, 2.0)
+        fav = (users["fav_brands"][u] == cat["brand"][i][:, None]).any(axis=1)
+        on_sale = cat["discount"][i] > 0
+        drift = self._drift(ctx.day)
+        family = hidden["family"] + drift * hidden["drift_family"]
+        long_appeal = hidden["long_appeal"] - 0.8 * drift
+        lang = ARMS["language"].to_numpy()
+        fam = pd.Index(FAMILIES).get_indexer(ARMS["family"])
+        long = (ARMS["length"] == "long").to_numpy()
+        base = -3.0 + 0.8 * affinity + 0.5 * fav
+        click = (base[:, None]
+                 + np.where(lang[None, :] == users["language"][u][:, None], 0.0, -1.2)
+                 + family[seg][:, fam]
+                 + long[None, :] * long_appeal[seg][:, None]
+                 + (fam == 1)[None, :] * on_sale[:, None] * (2.0 * users["price_sens"][u][:, None] - 0.8))
+        purchase = -1.2 + 0.8 * affinity[:, None] + 0.6 * (fam == 1)[None, :] * on_sale[:, None] + np.zeros_like(click)
+        return click, purchase
+
+    def click_probability(self, ctx: CopyContexts) -> np.ndarray:
+        """P(click) per impression and arm, (n, n_arms): examination x attraction."""
+        click, _ = self._logits(ctx)
+        return ctx.position[:, None].astype(float) ** -POSITION_DECAY * _sigmoid(click)
+
+    def purchase_probability(self, ctx: CopyContexts) -> np.ndarray:
+        """P(purchase | click) per impression and arm."""
+        return _sigmoid(self._logits(ctx)[1])
+
+    def expected_reward(self, ctx: CopyContexts, action_dist: np.ndarray, reward: str = "click") -> float:
+        """The exact value of a policy on these impressions: mean over impressions of
+        sum_a pi(a | x) E[reward | x, a], for reward "click", "purchase" or "revenue"."""
+        dist = np.asarray(action_dist)
+        dist = dist[:, :, 0] if dist.ndim == 3 else dist
+        value = self.click_probability(ctx)
+        if reward in ("purchase", "revenue"):
+            value = value * self.purchase_probability(ctx)
+        if reward == "revenue":
+            cat = self.shop._catalogue
+            value = value * (cat["price"] * (1 - cat["discount"] / 100))[ctx.item][:, None]
+        return float(np.mean(np.sum(dist * value, axis=1)))
+
+    def observable_features(self, ctx: CopyContexts) -> np.ndarray:
+        """What a policy may see, as joint (impression, arm) features (n, n_arms, d): the arm
+        itself, segment x family, segment x long, the copy's language against the user's
+        preferred one, a deal line on an item on sale, and the slot. Latent tastes are not
+        in it: the policy must learn what the segment and the copy's traits predict."""
+        users, cat = self.shop._users, self.shop._catalogue
+        n, n_arms, n_seg = len(ctx), len(ARMS), len(SEGMENTS)
+        seg = np.eye(n_seg)[self._segment_index()[ctx.user]]  # (n, S)
+        fam = np.eye(len(FAMILIES))[pd.Index(FAMILIES).get_indexer(ARMS["family"])]  # (A, 2)
+        long = (ARMS["length"] == "long").to_numpy(float)
+        match = (ARMS["language"].to_numpy()[None, :] == users["language"][ctx.user][:, None]).astype(float)
+        deal_on_sale = fam[None, :, 1] * (cat["discount"][ctx.item] > 0)[:, None]
+        parts = [
+            np.broadcast_to(np.eye(n_arms)[None], (n, n_arms, n_arms)),
+            np.einsum("ns,af->nasf", seg, fam).reshape(n, n_arms, -1),
+            seg[:, None, :] * long[None, :, None],
+            match[:, :, None],
+            deal_on_sale[:, :, None],
+            np.broadcast_to(np.eye(N_SLOTS)[ctx.position - 1][:, None, :], (n, n_arms, N_SLOTS)),
+        ]
+        return np.concatenate(parts, axis=2)
+
+    def respond(self, ctx: CopyContexts, actions: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Draw clicks, purchases and revenue for the arms shown."""
+        rows = np.arange(len(ctx))
+        clicked = rng.random(len(ctx)) < self.click_probability(ctx)[rows, actions]
+        purchased = clicked & (rng.random(len(ctx)) < self.purchase_probability(ctx)[rows, actions])
+        cat = self.shop._catalogue
+        paid = (cat["price"] * (1 - cat["discount"] / 100))[ctx.item]
+        return pd.DataFrame({"clicked": clicked, "purchased": purchased, "revenue": np.where(purchased, paid, 0.0)})
