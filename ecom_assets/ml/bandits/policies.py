@@ -197,3 +197,33 @@ class LinearTS(_Linear):
             dist[start:start + chunk] = np.stack([(best == a).mean(axis=1) for a in range(self.n_actions)], axis=1)
         dist = self.epsilon / self.n_actions + (1 - self.epsilon) * dist
         return dist[:, :, None]
+
+
+# ------------------------------------------------------------------ persistence
+# The classes a policy file may name: this module's own, looked up by name (no pickle).
+_CLASSES = {cls.__name__: cls for cls in (Uniform, EpsilonGreedy, BernoulliTS, LinUCB, LinearTS)}
+
+
+def save_policy(policy: _Policy, path) -> str:
+    """A policy as one array file: its scalar settings in the spec, its learned state
+    (counts, posterior parameters, A and b) as arrays. Returns the file's sha256."""
+    from dataclasses import fields
+
+    from ecom_assets.ml.common.model_files import write_arrays
+
+    params, arrays = {}, {}
+    for f in fields(policy):
+        value = getattr(policy, f.name)
+        (arrays if isinstance(value, np.ndarray) else params)[f.name] = value
+    return write_arrays(path, {"class": type(policy).__name__, "params": params}, arrays)
+
+
+def load_policy(path, expected_sha256: str | None = None) -> _Policy:
+    """The policy saved by `save_policy`, its file checked against `expected_sha256`."""
+    from ecom_assets.ml.common.model_files import read_arrays
+
+    spec, arrays = read_arrays(path, expected_sha256)
+    cls = _CLASSES.get(spec.get("class"))
+    if cls is None:
+        raise ValueError(f"{path}: not a policy file of this version (class {spec.get('class')!r})")
+    return cls(**spec["params"], **{k: np.asarray(v, dtype=float) for k, v in arrays.items()})

@@ -79,3 +79,22 @@ def test_thompson_sampling_reaches_nine_tenths_of_the_oracle_and_beats_uniform()
         policy.update(actions, (rng.random(200) < rates[actions]).astype(float))
     value = policy.action_dist(1)[0, :, 0] @ rates
     assert value >= 0.9 * rates.max() and value > 1.5 * Uniform(6).action_dist(1)[0, :, 0] @ rates
+
+
+@pytest.mark.parametrize("policy", [
+    Uniform(4), EpsilonGreedy(4, epsilon=0.2).update([0, 1, 1], [1, 0, 1]),
+    BernoulliTS(4, len_list=2, n_sim=2_000, seed=3).update([0, 2, 2], [1, 1, 0]),
+    LinUCB(dim=3, n_actions=4, alpha=0.7).update([1, 2], [1, 0], features=np.arange(24.0).reshape(2, 4, 3) / 24),
+    LinearTS(dim=3, n_actions=4, n_sim=50, seed=1).update([0], [1], features=np.ones((1, 4, 3))),
+])
+def test_a_saved_policy_loads_back_with_the_same_probabilities(policy, tmp_path):
+    from ecom_assets.ml.bandits.policies import load_policy, save_policy
+    from ecom_assets.ml.common.model_files import ArtefactError
+
+    sha = save_policy(policy, tmp_path / "policy.npz")
+    loaded = load_policy(tmp_path / "policy.npz", sha)
+    x = np.random.default_rng(0).normal(size=(5, 4, 3))
+    arg = x if isinstance(policy, (LinUCB, LinearTS)) else 5
+    np.testing.assert_allclose(loaded.action_dist(arg), policy.action_dist(arg))
+    with pytest.raises(ArtefactError):
+        load_policy(tmp_path / "policy.npz", "0" * 64)
