@@ -20,7 +20,8 @@ from typing import Callable
 import pandas as pd
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "monitoring")
+DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "monitoring", "loop")
+LOOP_DAYS = 7  # the copy loop turns over the newest days of the window, one partition at a time
 
 
 def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None = None,
@@ -56,31 +57,56 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
         # dbt's own event lines go to stdout; below DEBUG they go to a log file beside the warehouse.
         stdout_log = resources["warehouse"].resolved_path.parent / "logs" / f"{name}.log"
         stdout_log.parent.mkdir(parents=True, exist_ok=True)
+        run_config = {"loggers": {"console": {"config": {"log_level": log_level}}},
+                      "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}}
+        # The loop's days depend on each other (day d serves the policy of day d-1): one run per day, in order.
+        days = partitions[-LOOP_DAYS:] if name == "loop" else [None]
+        results = []
         try:
             with open(stdout_log, "w") as sink, contextlib.redirect_stdout(sink if log_level != "DEBUG" else sys.stdout):
-                result = materialize(
-                    [*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources,
-                    instance=instance, tags=tags,
-                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}},
-                                "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}})
+                for day in days:
+                    results.append(materialize(
+                        [*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources,
+                        instance=instance, tags=tags, partition_key=day, run_config=run_config))
         except Exception:
             log(f"  stage {name} failed; its stdout (dbt's output included) is in {stdout_log}")
             raise
-        evaluations = result.get_asset_check_evaluations()
+        evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
         failed = [e for e in evaluations if not e.passed and e.severity == AssetCheckSeverity.ERROR]
-        for warning in (e for e in evaluations if not e.passed and e.severity != AssetCheckSeverity.ERROR):
-            log(f"  warning: {warning.asset_key.to_user_string()}:{warning.check_name} did not pass")
+        warned = dict.fromkeys(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
+                               if not e.passed and e.severity != AssetCheckSeverity.ERROR)
+        for warning in warned:  # once per check, however many days the stage ran
+            log(f"  warning: {warning} did not pass")
         if failed:
             raise RuntimeError(f"stage {name}: checks failed: {[f'{e.asset_key.to_user_string()}:{e.check_name}' for e in failed]}")
         seconds = time.perf_counter() - t0
-        materializations = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+        materializations = [e.event_specific_data.materialization for r in results for e in r.get_asset_materialization_events()]
         metadata = {
             m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items() if isinstance(v.value, (int, float))}
             for m in materializations
         }
         report[name] = {"seconds": seconds, "metadata": metadata}
-        log(f"  {name:<10} {seconds:6.1f} s")
+        log(f"  {name:<10} {seconds:6.1f} s" + (_loop_line(resources["warehouse"]) if name == "loop" else ""))
     return report
+
+
+def _loop_line(warehouse) -> str:
+    """The newest day of the copy loop in one line: what serves, against the oracle and uniform."""
+    row = warehouse.query("""
+        SELECT version, status, json_extract(metrics, '$.true_value')::DOUBLE AS value,
+               json_extract(metrics, '$.oracle_value')::DOUBLE AS oracle,
+               json_extract(metrics, '$.uniform_value')::DOUBLE AS uniform
+        FROM ml.model_registry WHERE name = 'copy_policy' ORDER BY created_at DESC LIMIT 1""")
+    if row.empty:
+        return ""
+    r = row.iloc[0]
+    readout = warehouse.query("SELECT lift, lift_low, lift_high, always_valid_p FROM monitoring.ab_readouts "
+                              "WHERE arm = 'policy' ORDER BY day DESC LIMIT 1")
+    ab = "" if readout.empty else (f"; vs holdout: per-user click-through {readout['lift'][0]:+.3f} "
+                                    f"[{readout['lift_low'][0]:+.3f}, {readout['lift_high'][0]:+.3f}], "
+                                    f"always-valid p {readout['always_valid_p'][0]:.3f}")
+    return (f"  (copy policy CTR {r['value']:.4f} = {r['value'] / r['oracle']:.0%} of the oracle, "
+            f"{r['value'] / r['uniform']:.2f}x uniform; newest candidate {r['status']}{ab})")
 
 
 def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Callable[[str], None] = print) -> bool:
@@ -178,6 +204,7 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
     quiet.setLevel(logging.WARNING)
     logging.getLogger().addHandler(quiet)
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
+    warnings.filterwarnings("ignore", message="Parameter `allow_nonexistent_upstream_partitions`")
     from ecom_assets.definitions import build_resources
     from ecom_assets.resources import ShopDataSource
 
@@ -208,7 +235,7 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
         run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=days[:-len(week)])
         print(f"New week arrives: {week[0]} .. {week[-1]} (the shop's tastes shift: drift knob on)")
         run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=week,
-                     stages=("events", "features"))
+                     stages=("events", "features", "loop"))
         retrain_on_drift(resources, instance)
     else:
         run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config)

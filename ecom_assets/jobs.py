@@ -18,7 +18,11 @@ STAGES: dict[str, AssetSelection] = {
     "recommend": AssetSelection.groups("recommend"),
     "copy": AssetSelection.groups("copy"),
     "monitoring": AssetSelection.groups("monitoring"),
+    "loop": AssetSelection.groups("loop"),
 }
+# Stages whose assets are daily partitions (their jobs are partitioned; the demo runs the
+# loop one day at a time, each day's policy reading the day before).
+PARTITIONED_STAGES = ("events", "loop")
 STAGE_DESCRIPTIONS = {
     "snapshots": "Products, users and support tickets from the data source into raw.*",
     "events": "Behaviour events from the data source, one daily partition per day (backfill a range in one run)",
@@ -28,4 +32,6 @@ STAGE_DESCRIPTIONS = {
     "recommend": "Train, evaluate and gate the recommender; serve the champion's lists",
     "copy": "Corpus, GPT-2 copy generator, ONNX decoder and the reviewed ad copy",
     "monitoring": "Prediction drift of what is served",
+    "loop": "One simulated day of copy impressions under the serving policy, the policy updated and gated by "
+            "off-policy evaluation, and the A/B read-out against the holdout",
 }

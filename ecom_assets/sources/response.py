@@ -172,3 +172,34 @@ class CopyResponse:
         cat = self.shop._catalogue
         paid = (cat["price"] * (1 - cat["discount"] / 100))[ctx.item]
         return pd.DataFrame({"clicked": clicked, "purchased": purchased, "revenue": np.where(purchased, paid, 0.0)})
+
+
+def log_impressions(response: CopyResponse, ctx: CopyContexts, action_dist: np.ndarray, rng: np.random.Generator,
+                    policy_version: np.ndarray | str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Show each impression an arm drawn from `action_dist` (n, n_arms), draw the
+    shopper's response, and return (impressions in the canonical schema, actions,
+    propensities). User ids are the shop's raw ids: the door pseudonymises them."""
+    from ecom_assets.ml.bandits.policies import _sample
+
+    actions, pscore = _sample(np.asarray(action_dist), rng)
+    outcome = response.respond(ctx, actions, rng)
+    shop = response.shop
+    seconds = np.sort(rng.integers(0, 86_400, len(ctx)))
+    shown_at = pd.Timestamp(ctx.day) + pd.to_timedelta(seconds, unit="s")
+    segment = shop._users["segment"][ctx.user]
+    frame = pd.DataFrame({
+        "impression_id": [f"imp-{ctx.day:%Y%m%d}-{i:07d}" for i in range(len(ctx))],
+        "user_id": shop._users["raw_id"][ctx.user],
+        "shown_at": shown_at.strftime("%Y-%m-%d %H:%M:%S"),
+        "placement": "copy:feed",
+        "position": ctx.position,
+        "item_id": [f"P{i:06d}" for i in ctx.item],
+        "arm": ARMS["arm"].to_numpy()[actions],
+        "policy_version": policy_version,
+        "propensity": pscore,
+        "clicked": outcome["clicked"].to_numpy(),
+        "purchased": outcome["purchased"].to_numpy(),
+        "revenue": outcome["revenue"].round(2).to_numpy(),
+        "context": [f'{{"segment": "{s}", "language": "{lang}"}}' for s, lang in zip(segment, shop._users["language"][ctx.user])],
+    })
+    return frame, actions, pscore

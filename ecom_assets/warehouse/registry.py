@@ -117,6 +117,15 @@ def register_and_gate(con: duckdb.DuckDBPyConnection, name: str, version: str, p
     same = current is not None and champion_rescored is not None and champion_rescored[0] == current["version"]
     decision = gate(float(metrics[metric]), float(champion_rescored[1]) if same else recorded, tolerance, metric,
                     None if current is None else current["version"], "same data" if same else "recorded", recorded)
+    return record_decision(con, name, version, params, metrics, artifact_path, sha256, decision)
+
+
+def record_decision(con: duckdb.DuckDBPyConnection, name: str, version: str, params: dict, metrics: dict,
+                    artifact_path: str, sha256: str, decision: GateDecision) -> GateDecision:
+    """Record a new version with a gate decision made by the caller (e.g. an off-policy
+    lower bound against the serving policy's value), in one transaction."""
+    ensure_registry(con)
+    current = champion(con, name)
     with transaction(con):
         if decision.promote and current is not None:
             con.execute(f"UPDATE {REGISTRY_TABLE} SET status = 'retired' WHERE name = ? AND version = ?",

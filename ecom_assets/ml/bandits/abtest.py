@@ -71,26 +71,41 @@ def always_valid_pvalues(looks: pd.DataFrame, tau: float | None = None) -> np.nd
     """mSPRT p-values for the difference of two arms' means, one per look.
 
     `looks` has one row per look (e.g. per day) with the cumulative per-arm sums: n_a,
-    sum_a, sumsq_a, n_b, sum_b, sumsq_b. With n the matched count min(n_a, n_b), the
-    observed difference d = mean_b - mean_a, its per-pair variance V = var_a + var_b and a
-    normal mixture N(0, tau^2) over the true difference, the likelihood ratio is
+    sum_a, sumsq_a, n_b, sum_b, sumsq_b. The observed difference d = mean_b - mean_a has
+    variance W = var_a / n_a + var_b / n_b (any allocation, not only equal arms); with a
+    normal mixture N(0, tau^2) over the true difference the likelihood ratio is
 
-        L = sqrt(V / (V + n tau^2)) exp(n^2 tau^2 d^2 / (2 V (V + n tau^2)))
+        L = sqrt(W / (W + tau^2)) exp(tau^2 d^2 / (2 W (W + tau^2)))
 
-    and p = min over looks so far of min(1, 1 / L): under no difference, the chance that p
-    ever drops below alpha is at most alpha, however often one looks. tau defaults to the
-    observed standard deviation of one pair (a scale-free choice; a planned effect is better)."""
+    (with equal arms of n and W = V / n this is Johari et al.'s two-sample form), and
+    p = min over looks so far of min(1, 1 / L): under no difference, the chance that p ever
+    drops below alpha is at most alpha, however often one looks. tau defaults to the
+    standard deviation of one observation pair, sqrt(var_a + var_b) (scale-free; a planned
+    effect is the better choice when there is one)."""
     n_a, n_b = looks["n_a"].to_numpy(float), looks["n_b"].to_numpy(float)
     mean_a, mean_b = looks["sum_a"] / n_a, looks["sum_b"] / n_b
-    var_a = (looks["sumsq_a"] / n_a - mean_a ** 2).clip(lower=1e-12)
-    var_b = (looks["sumsq_b"] / n_b - mean_b ** 2).clip(lower=1e-12)
-    v = (var_a + var_b).to_numpy()
-    n = np.minimum(n_a, n_b)
+    var_a = (looks["sumsq_a"] / n_a - mean_a ** 2).clip(lower=1e-12).to_numpy()
+    var_b = (looks["sumsq_b"] / n_b - mean_b ** 2).clip(lower=1e-12).to_numpy()
+    w = var_a / n_a + var_b / n_b
     d = (mean_b - mean_a).to_numpy()
-    t2 = v if tau is None else np.full_like(v, tau ** 2)
-    log_l = 0.5 * np.log(v / (v + n * t2)) + n ** 2 * t2 * d ** 2 / (2 * v * (v + n * t2))
+    t2 = (var_a + var_b) if tau is None else np.full_like(w, tau ** 2)
+    log_l = 0.5 * np.log(w / (w + t2)) + t2 * d ** 2 / (2 * w * (w + t2))
     p = np.minimum(1.0, np.exp(-log_l))
     return np.minimum.accumulate(p)
+
+
+def _interval(count: int, n: int, c_count: int, c_n: int, compare: str, alpha: float) -> tuple[float, float]:
+    """The score interval, or the Wald one where the score equation has no root (a rate of
+    0 or 1 in small arms), or no interval at all."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    for method in ("score", "wald"):
+        try:
+            low, high = confint_proportions_2indep(count, n, c_count, c_n, compare=compare, method=method, alpha=alpha)
+            return float(low), float(high)
+        except (ValueError, ZeroDivisionError, FloatingPointError):
+            continue
+    return float("nan"), float("nan")
 
 
 def _cumulative(values: pd.Series) -> dict:
@@ -105,7 +120,7 @@ def readout(per_user: pd.DataFrame, control: str, alpha: float = 0.05, weights: 
     difference, Koopman's for the ratio), the two-sided z-test p-value, the revenue-per-user
     difference with a Welch interval, and the always-valid p-value at this look. The
     sample-ratio check of the whole experiment is in each row (`srm_p_value`)."""
-    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+    from statsmodels.stats.proportion import proportions_ztest
     from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
     if control not in set(per_user["arm"]):
@@ -120,9 +135,8 @@ def readout(per_user: pd.DataFrame, control: str, alpha: float = 0.05, weights: 
         row = {"arm": arm, "users": n, "conversions": conv, "conversion_rate": conv / n,
                "revenue_per_user": float(g["revenue"].mean()), "srm_p_value": srm["p_value"], "srm_mismatch": srm["mismatch"]}
         if arm != control:
-            low, high = confint_proportions_2indep(conv, n, c_conv, c_n, compare="diff", method="score", alpha=alpha)
-            rlow, rhigh = confint_proportions_2indep(conv, n, c_conv, c_n, compare="ratio", method="score", alpha=alpha) \
-                if c_conv > 0 else (np.nan, np.nan)
+            low, high = _interval(conv, n, c_conv, c_n, "diff", alpha)
+            rlow, rhigh = _interval(conv, n, c_conv, c_n, "ratio", alpha) if c_conv > 0 else (np.nan, np.nan)
             _, p = proportions_ztest([conv, c_conv], [n, c_n]) if conv + c_conv > 0 else (0.0, 1.0)
             rev = CompareMeans(DescrStatsW(g["revenue"].to_numpy(float)), DescrStatsW(base["revenue"].to_numpy(float)))
             rev_low, rev_high = rev.tconfint_diff(alpha=alpha, usevar="unequal")

@@ -213,3 +213,21 @@ def cross_fitted_rewards(context: np.ndarray | None, rounds: LoggedRounds, n_act
                 x = features(idx, np.full(len(idx), a), np.full(len(idx), k))
                 out[idx, a, k] = model.predict_proba(x)[:, 1]
     return out
+
+
+@dataclass(frozen=True)
+class OffPolicyGate:
+    promote: bool
+    reason: str
+    candidate: Estimate
+    current_value: float
+
+
+def off_policy_gate(candidate: Estimate, current_value: float, current_name: str = "the serving policy") -> OffPolicyGate:
+    """A candidate policy serves only if the lower end of its doubly robust interval is not
+    below the value the serving policy achieved on the same traffic: a candidate that is
+    only probably better stays out."""
+    promote = candidate.lower >= current_value
+    verdict = ">=" if promote else "<"
+    return OffPolicyGate(promote, f"{candidate.estimator} lower bound {candidate.lower:.4f} {verdict} {current_value:.4f} "
+                                  f"({current_name}); estimate {candidate.value:.4f}", candidate, current_value)

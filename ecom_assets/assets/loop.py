@@ -1,0 +1,257 @@
+"""Loop group: the copy variants are judged by how shoppers respond, one day at a time.
+
+    copy_loop (one step, daily partitions) ->
+        raw/impressions        day d's copy impressions, shown under the policy that served
+                               after day d-1 (a 10% salted holdout sees uniform choice), with
+                               the propensity of every choice, through the door like events
+        ml/copy_policy         the learner (linear Thompson sampling over what a policy may
+                               see) updated with day d's impressions, saved as an array
+                               file, registered and gated: it serves from day d+1 only if
+                               the lower end of its doubly robust interval on day d's logs
+                               is not below what the serving policy achieved
+        monitoring/ope_report  each candidate (the updated learner, the serving policy,
+                               uniform) valued on day d's logs by every estimator, with
+                               intervals, beside the shop's exact truth
+    monitoring/ab_readouts     policy vs holdout over all days so far: per-arm users,
+                               click-through and revenue per user, lift with its interval,
+                               SRM, always-valid p-value across the daily looks
+
+The loop is a graph, not a cycle: the policy of day d depends on the policy of day d-1 (a
+time-window mapping with offset -1, a self-dependency) and on day d's impressions, which
+the same step produces under the policy of day d-1 before updating it.
+Impressions are simulated by the demo shop's hidden response model
+(`sources/response.py`), which also gives the exact value of every policy (regret).
+"""
+
+
+import time
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+    multi_asset,
+)
+
+from ecom_assets.assets.gates import current_champion, gate_check, new_version, verified_artifact
+from ecom_assets.assets.ingest import EVENTS_PARTITIONS, _accounting_check, _pseudonym_check
+from ecom_assets.assets.metadata import preview
+from ecom_assets.ingestion import build_load
+from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
+from ecom_assets.sources.mappings import MAPPINGS
+from ecom_assets.warehouse import append_rows, transaction, write_loads
+from ecom_assets.warehouse.registry import GateDecision, history, record_decision
+
+GROUP = "loop"
+POOL = "warehouse"
+IMPRESSIONS_KEY = AssetKey(["raw", "impressions"])
+POLICY_KEY = AssetKey(["ml", "copy_policy"])
+OPE_KEY = AssetKey(["monitoring", "ope_report"])
+READOUTS_KEY = AssetKey(["monitoring", "ab_readouts"])
+MODEL_NAME = "copy_policy"
+HOLDOUT, TREATED = "holdout", "policy"
+PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
+OPE_DDL = """CREATE TABLE IF NOT EXISTS monitoring.ope_report (day DATE, policy VARCHAR, version VARCHAR,
+             estimator VARCHAR, value DOUBLE, lower DOUBLE, upper DOUBLE, truth DOUBLE, created_at TIMESTAMP)"""
+
+
+class LoopConfig(Config):
+    impressions_per_day: int = 4_000
+    holdout_share: float = 0.1
+    """Users (salted assignment) who see uniform choice: the A/B read-out's control arm."""
+    salt: str = "copy-holdout-1"
+    n_bootstrap: int = 200
+    seed: int = 0
+
+
+def _fresh_policy(dim: int, n_arms: int):
+    from ecom_assets.ml.bandits.policies import LinearTS
+
+    return LinearTS(dim=dim, n_actions=n_arms, v=0.2, n_sim=100, seed=0, epsilon=0.05)
+
+
+def _versions(warehouse: WarehouseResource) -> pd.DataFrame:
+    if not warehouse.resolved_path.exists():
+        return pd.DataFrame()
+    with warehouse.connect(read_only=True) as con:
+        return history(con, MODEL_NAME)
+
+
+def _load_version(row: dict):
+    from ecom_assets.ml.bandits.policies import load_policy
+
+    return load_policy(verified_artifact(row), row["sha256"])
+
+
+@multi_asset(
+    name="copy_loop", partitions_def=EVENTS_PARTITIONS, group_name=GROUP, pool=POOL,
+    specs=[
+        # Day d's impressions are shown under the policy of day d-1, which this step reads through
+        # the policy's own dependency on its previous day: declaring it on the impressions too
+        # would make impressions <-> policy a cycle between asset keys, which the automation
+        # daemon cannot order.
+        AssetSpec(IMPRESSIONS_KEY, kinds={"duckdb"},
+                  description="Copy impressions of the day under the policy served after the previous day (10% holdout "
+                              "on uniform choice), with propensities; pseudonymised, validated, accounted."),
+        AssetSpec(POLICY_KEY, deps=[IMPRESSIONS_KEY, AssetDep(POLICY_KEY, partition_mapping=PREVIOUS_DAY)],
+                  kinds={"numpy"}, description="Linear Thompson sampling over the copy arms, updated daily; serves "
+                                               "only if its doubly robust lower bound beats the serving policy."),
+        AssetSpec(OPE_KEY, deps=[POLICY_KEY], kinds={"duckdb"},
+                  description="monitoring.ope_report: each candidate policy on the day's logs, every estimator with "
+                              "its 95% interval, beside the demo shop's exact value."),
+    ],
+)
+def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDataSource, warehouse: WarehouseResource,
+              model_store: ModelStoreResource, privacy: PrivacyResource):
+    from ecom_assets.ml.bandits.abtest import assign
+    from ecom_assets.ml.bandits.ope import (
+        Estimate,
+        LoggedRounds,
+        cross_fitted_rewards,
+        diagnostics,
+        estimate_all,
+        off_policy_gate,
+    )
+    from ecom_assets.ml.bandits.policies import save_policy
+    from ecom_assets.sources.response import ARMS, CopyResponse, log_impressions
+    from ecom_assets.sources.synthetic import SyntheticShop
+
+    t0 = time.perf_counter()
+    day = context.partition_key
+    shop = source.shop
+    if not isinstance(shop, SyntheticShop):
+        context.log.warning(f"source kind {source.kind!r} has no simulated shoppers: no copy impressions for {day}")
+        for key in (IMPRESSIONS_KEY, POLICY_KEY, OPE_KEY):
+            yield MaterializeResult(asset_key=key, metadata={"skipped": f"no simulated shop for source {source.kind}"})
+        return
+    response = CopyResponse(shop)
+    ctx = response.contexts(day, config.impressions_per_day)
+    x = response.observable_features(ctx)
+    n_arms = len(ARMS)
+    versions = _versions(warehouse)
+    champ = current_champion(warehouse, MODEL_NAME) if len(versions) else None
+    serving = _load_version(champ) if champ else _fresh_policy(x.shape[2], n_arms)
+    serving_version = champ["version"] if champ else "initial"
+    # The learner's state accumulates every day's impressions, promoted or not; the gate
+    # decides which version serves.
+    newest = versions.iloc[-1].to_dict() if len(versions) else None
+    learner = _load_version(newest) if newest else _fresh_policy(x.shape[2], n_arms)
+
+    holdout = assign(shop._users["raw_id"][ctx.user], [TREATED, HOLDOUT], config.salt,
+                     [1 - config.holdout_share, config.holdout_share]) == HOLDOUT
+    serving_dist = serving.action_dist(x)[:, :, 0]
+    logged_dist = np.where(holdout[:, None], 1.0 / n_arms, serving_dist)
+    rng = np.random.default_rng([config.seed, pd.Timestamp(day).toordinal()])
+    frame, actions, pscore = log_impressions(response, ctx, logged_dist, rng,
+                                             np.where(holdout, HOLDOUT, serving_version))
+    key = privacy.key()
+    load = build_load(frame, mapping=MAPPINGS["canonical_impressions"], key=key.key, table="raw.impressions",
+                      load_id=f"{source.kind}:impressions:{day}", source=source.kind, partition_key=day,
+                      run_id=context.run_id)
+    with warehouse.connect() as con:
+        write_loads(con, [load])
+    clicks = frame["clicked"].to_numpy(float)
+    yield MaterializeResult(asset_key=IMPRESSIONS_KEY, metadata={
+        "rows_read": load.rows_read, "rows_accepted": len(load.accepted), "rows_quarantined": len(load.quarantine),
+        "click_rate": round(float(clicks.mean()), 5), "holdout_share": round(float(holdout.mean()), 4),
+        "serving_version": serving_version})
+
+    learner.update(actions, clicks, features=x)
+    new = new_version(context, model_store, MODEL_NAME)
+    path = new.folder / "policy.npz"
+    sha = save_policy(learner, path)
+    rounds = LoggedRounds.of(clicks, actions, pscore)
+    q = cross_fitted_rewards(None, rounds, n_actions=n_arms, joint_features=x, seed=config.seed)
+    candidate_dist = learner.action_dist(x)
+    policies = {"candidate": (new.version, candidate_dist), "serving": (serving_version, logged_dist[:, :, None]),
+                "uniform": ("uniform", np.full_like(candidate_dist, 1.0 / n_arms))}
+    rows = []
+    for name, (version, dist) in policies.items():
+        truth = response.expected_reward(ctx, dist)
+        for e in estimate_all(rounds, dist, q, n_bootstrap=config.n_bootstrap, seed=config.seed):
+            rows.append(dict(day=pd.Timestamp(day), policy=name, version=version, estimator=e.estimator, value=e.value,
+                             lower=e.lower, upper=e.upper, truth=truth))
+    report = pd.DataFrame(rows)
+    dr_row = report[(report["policy"] == "candidate") & (report["estimator"] == "dr")].iloc[0]
+    dr = Estimate("dr", float(dr_row["value"]), float(dr_row["lower"]), float(dr_row["upper"]))
+    current_value = float(clicks[~holdout].mean())  # what the serving policy achieved on its own traffic
+    verdict = off_policy_gate(dr, current_value, f"serving {serving_version} on its traffic")
+    promote = verdict.promote or champ is None
+    decision = GateDecision(promote, "dr_lower_bound", dr.lower, current_value, champ["version"] if champ else None,
+                            0.0, verdict.reason if champ else "no champion yet", "same data")
+    oracle = float(response.click_probability(ctx).max(axis=1).mean())
+    truths = {name: float(report.loc[report["policy"] == name, "truth"].iloc[0]) for name in policies}
+    metrics = {"dr_estimate": dr.value, "dr_lower": dr.lower, "dr_upper": dr.upper, "logged_click_rate": current_value,
+               "true_value": truths["candidate"], "oracle_value": oracle, "uniform_value": truths["uniform"],
+               "ess_share": diagnostics(rounds, candidate_dist)["ess_share"]}
+    with warehouse.connect() as con:
+        record_decision(con, MODEL_NAME, new.version, {"day": day, **config.model_dump()}, metrics, str(path), sha, decision)
+        append_rows(con, "monitoring.ope_report", OPE_DDL, report.assign(created_at=pd.Timestamp.now("UTC").tz_localize(None)))
+    context.log.info(f"{day}: {new.version} {'promoted' if promote else 'kept out'} ({decision.reason})")
+    yield MaterializeResult(asset_key=POLICY_KEY, metadata={
+        "version": new.version, "promoted": promote, "gate": decision.reason, "sha256": sha,
+        "true_value": round(truths["candidate"], 5), "serving_true_value": round(truths["serving"], 5),
+        "oracle_value": round(oracle, 5), "uniform_value": round(truths["uniform"], 5),
+        "share_of_oracle": round(truths["candidate"] / oracle, 4), "seconds": round(time.perf_counter() - t0, 2)})
+    yield MaterializeResult(asset_key=OPE_KEY, metadata={
+        "dagster/row_count": len(report),
+        "report": MetadataValue.md(report.drop(columns=["day"]).round(5).to_markdown(index=False))})
+
+
+@asset(key=READOUTS_KEY, deps=[IMPRESSIONS_KEY], partitions_def=EVENTS_PARTITIONS, group_name=GROUP, pool=POOL,
+       kinds={"duckdb", "statsmodels"},
+       description="monitoring.ab_readouts: the copy policy against the holdout on every day so far, per user: "
+                   "click-through and revenue, lift with its 95% interval, sample-ratio check and an always-valid "
+                   "p-value across the daily looks.")
+def ab_readouts(context: AssetExecutionContext, config: LoopConfig, warehouse: WarehouseResource) -> MaterializeResult:
+    from ecom_assets.ml.bandits.abtest import always_valid_pvalues, readout
+
+    day = context.partition_key
+    per_user_day = warehouse.query("""
+        SELECT user_id, CAST(shown_at AS DATE) AS day,
+               CASE WHEN policy_version = 'holdout' THEN 'holdout' ELSE 'policy' END AS arm,
+               max(CAST(clicked AS INT)) AS converted, sum(revenue) AS revenue
+        FROM raw.impressions WHERE CAST(shown_at AS DATE) <= ? GROUP BY 1, 2, 3""", [day])
+    if per_user_day.empty:
+        return MaterializeResult(metadata={"users": 0})
+    per_user = per_user_day.groupby(["user_id", "arm"], as_index=False).agg(converted=("converted", "max"),
+                                                                            revenue=("revenue", "sum"))
+    weights = {TREATED: 1 - config.holdout_share, HOLDOUT: config.holdout_share}
+    rows = readout(per_user, control=HOLDOUT, weights=weights)
+    # Daily looks: the cumulative per-user outcome of each arm as of each day.
+    looks = []
+    for d in sorted(per_user_day["day"].unique()):
+        upto = per_user_day[per_user_day["day"] <= d].groupby(["user_id", "arm"])["converted"].max().reset_index()
+        a, b = upto[upto["arm"] == HOLDOUT]["converted"], upto[upto["arm"] == TREATED]["converted"]
+        looks.append(dict(n_a=len(a), sum_a=a.sum(), sumsq_a=a.sum(), n_b=len(b), sum_b=b.sum(), sumsq_b=b.sum()))
+    valid = always_valid_pvalues(pd.DataFrame(looks))
+    rows["always_valid_p"] = np.where(rows["arm"] == TREATED, valid[-1], np.nan)
+    rows = rows.assign(day=pd.Timestamp(day), looks=len(looks))
+    with warehouse.connect() as con, transaction(con):
+        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+        con.register("_readout", rows)
+        con.execute("CREATE TABLE IF NOT EXISTS monitoring.ab_readouts AS SELECT * FROM _readout WHERE false")
+        con.execute("DELETE FROM monitoring.ab_readouts WHERE day = ?", [pd.Timestamp(day)])
+        con.execute("INSERT INTO monitoring.ab_readouts BY NAME SELECT * FROM _readout")
+        con.unregister("_readout")
+    treated = rows.set_index("arm").loc[TREATED]
+    return MaterializeResult(metadata={
+        "users": int(rows["users"].sum()), "looks": len(looks),
+        "lift": round(float(treated["lift"]), 5), "lift_interval": f"[{treated['lift_low']:.4f}, {treated['lift_high']:.4f}]",
+        "always_valid_p": float(valid[-1]), "srm_p_value": float(treated["srm_p_value"]),
+        "readout": preview(rows.drop(columns=["day"]).round(5), rows=5, max_chars=40),
+        "daily_always_valid_p": MetadataValue.json([round(float(p), 6) for p in valid])})
+
+
+loop_assets = [copy_loop, ab_readouts]
+loop_checks = [_accounting_check(["raw", "impressions"], "raw.impressions"),
+               _pseudonym_check(["raw", "impressions"], "raw.impressions"),
+               gate_check(MODEL_NAME, POLICY_KEY, "dr_lower_bound")]
