@@ -105,8 +105,8 @@ def _loop_line(warehouse) -> str:
     ab = "" if readout.empty else (f"; vs holdout: per-user click-through {readout['lift'][0]:+.3f} "
                                     f"[{readout['lift_low'][0]:+.3f}, {readout['lift_high'][0]:+.3f}], "
                                     f"always-valid p {readout['always_valid_p'][0]:.3f}")
-    return (f"  (copy policy CTR {r['value']:.4f} = {r['value'] / r['oracle']:.0%} of the oracle, "
-            f"{r['value'] / r['uniform']:.2f}x uniform; newest candidate {r['status']}{ab})")
+    return (f"  (newest copy policy: CTR {r['value']:.4f} = {r['value'] / r['oracle']:.0%} of the oracle, "
+            f"{r['value'] / r['uniform']:.2f}x uniform, {r['status']} by the gate{ab})")
 
 
 def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Callable[[str], None] = print) -> bool:
