@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from common import write_result  # noqa: E402
 
 from ecom_assets.ml.bandits.ope import LoggedRounds, cross_fitted_rewards, diagnostics, estimate_all  # noqa: E402
-from ecom_assets.ml.bandits.policies import LinUCB, _sample  # noqa: E402
+from ecom_assets.ml.bandits.policies import LinUCB, sample_actions  # noqa: E402
 from ecom_assets.sources.response import ARMS, CopyResponse  # noqa: E402
 from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop  # noqa: E402
 
@@ -66,7 +66,7 @@ def main() -> int:
             logging = 0.7 / len(ARMS) + 0.3 * old.action_dist(x)[:, :, 0]
             evaluation = new.action_dist(x)
             rng = np.random.default_rng(1000 + seed)
-            actions, pscore = _sample(logging, rng)
+            actions, pscore = sample_actions(logging, rng)
             clicks = response.respond(ctx, actions, rng)["clicked"].to_numpy(float)
             truth = response.expected_reward(ctx, evaluation)
             logged_value = response.expected_reward(ctx, logging)

@@ -140,9 +140,8 @@ def normalised_column_name(name) -> str:
 
 def is_pii_column(name) -> bool:
     norm = normalised_column_name(name)
-    # Nested JSON keys ("customer.email") count by their last part as well.
-    parts = {norm, norm.rsplit("_", 1)[-1] if "." in str(name) else norm, normalised_column_name(str(name).rsplit(".", 1)[-1])}
-    return any(_PII_COLUMN.search(p) for p in parts) or bool(_PII_COLUMN_ZH.search(norm))
+    last = normalised_column_name(str(name).rsplit(".", 1)[-1])  # a nested JSON key ("customer.email") by its last part too
+    return any(_PII_COLUMN.search(p) for p in (norm, last)) or bool(_PII_COLUMN_ZH.search(norm))
 
 
 def drop_pii_columns(frame: pd.DataFrame, keep: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[str]]:

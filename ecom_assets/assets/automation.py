@@ -42,6 +42,7 @@ from dagster import (
 
 from ecom_assets.assets.monitoring import BEHAVIOUR_REPORTS, EMBEDDING_REPORT
 from ecom_assets.resources import WarehouseResource
+from ecom_assets.run_health import IN_PROGRESS
 
 TRAINED = [AssetKey(["ml", "product_text_encoder"]), AssetKey(["ml", "recommender"]), AssetKey(["ml", "ad_copy_generator"])]
 MODEL_NAMES = ["product_text_encoder", "recommender", "ad_copy_generator"]
@@ -49,7 +50,6 @@ WEEKLY_CRON = "0 4 * * 1"
 RETRAIN_TAG = "ecom/retrain"
 CUTOFF_TAG = "ecom/cutoff"  # the test cutoff a retraining ran at: drift triggers once per cutoff
 RETRAIN_MIN_NEW_EVENTS = int(os.environ.get("ECOM_RETRAIN_MIN_NEW_EVENTS", "100000"))
-IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 
 MODEL_CHAIN = AssetSelection.assets(*TRAINED).downstream()
 WEEKLY_RETRAIN = (AutomationCondition.cron_tick_passed(WEEKLY_CRON, "UTC") & ~AutomationCondition.in_progress()

@@ -130,13 +130,17 @@ def _segment_interests(warehouse: WarehouseResource, top: int = 2, min_group_siz
     """Each segment's most-bought top-level categories (one 'all' segment without
     segments); a segment with fewer than `min_group_size` buyers gets the shop-wide ones,
     and with fewer buyers than that in the whole shop nothing is released."""
-    buys = """SELECT coalesce(u.segment, 'all') AS segment, e.user_id, i.category_l1 AS category
-              FROM marts.positive_events e JOIN marts.user_features u USING (user_id) JOIN marts.catalogue i USING (item_id)
-              WHERE e.event_type = 'purchase' AND i.category_l1 IS NOT NULL"""
+    # One pass: purchases per (segment, category), distinct buyers per segment and in the shop.
     with warehouse.connect(read_only=True) as con:
-        counts = con.execute(f"SELECT segment, category, count(*) AS n FROM ({buys}) GROUP BY 1, 2").df()
-        buyers = dict(con.execute(f"SELECT segment, count(DISTINCT user_id) FROM ({buys}) GROUP BY 1").fetchall())
-        shop_buyers = con.execute(f"SELECT count(DISTINCT user_id) FROM ({buys})").fetchone()[0]
+        grouped = con.execute("""
+            SELECT coalesce(u.segment, 'all') AS segment, i.category_l1 AS category, count(*) AS n,
+                   count(DISTINCT e.user_id) AS buyers, grouping(coalesce(u.segment, 'all'), i.category_l1) AS level
+            FROM marts.positive_events e JOIN marts.user_features u USING (user_id) JOIN marts.catalogue i USING (item_id)
+            WHERE e.event_type = 'purchase' AND i.category_l1 IS NOT NULL
+            GROUP BY GROUPING SETS ((coalesce(u.segment, 'all'), i.category_l1), (coalesce(u.segment, 'all')), ())""").df()
+    counts = grouped[grouped["level"] == 0]
+    buyers = dict(zip(grouped.loc[grouped["level"] == 1, "segment"], grouped.loc[grouped["level"] == 1, "buyers"]))
+    shop_buyers = int(grouped.loc[grouped["level"] == 3, "buyers"].sum())
     if counts.empty:
         return {"all": []}
 

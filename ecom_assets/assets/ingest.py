@@ -43,6 +43,7 @@ from dagster import (
 from ecom_assets.assets.metadata import counts_table, preview
 from ecom_assets.ingestion import build_load
 from ecom_assets.resources import PrivacyResource, ShopDataSource, WarehouseResource
+from ecom_assets.run_health import IN_PROGRESS
 from ecom_assets.schema import ENTITIES, FREE_TEXT_FIELDS, SCHEMAS
 from ecom_assets.sources.inbox import (
     MAPPING_FILE,
@@ -76,7 +77,6 @@ from ecom_assets.warehouse import (
 EVENTS_START_DATE = "2026-10-01"
 EVENTS_PARTITIONS = DailyPartitionsDefinition(start_date=EVENTS_START_DATE)
 GROUP = "ingest"
-IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 POOL = "warehouse"  # one DuckDB writer at a time
 
 RAW_TABLES = {entity: f"raw.{entity}" for entity in ENTITIES}
@@ -451,7 +451,7 @@ def retraction_follow_up(context: RunStatusSensorContext):
 
 
 # ----------------------------------------------------------------------- checks
-def _accounting_check(asset_key: list[str], table: str):
+def accounting_check(asset_key: list[str], table: str):
     @asset_check(asset=AssetKey(asset_key), name="rows_accounted_for", blocking=True,
                  description="For every load (file or partition): rows read = accepted + quarantined, "
                              "and both counts match what is stored.")
@@ -474,7 +474,7 @@ def _accounting_check(asset_key: list[str], table: str):
     return _check
 
 
-def _pseudonym_check(asset_key: list[str], table: str):
+def pseudonym_check(asset_key: list[str], table: str):
     @asset_check(asset=AssetKey(asset_key), name="user_ids_pseudonymised", blocking=True,
                  description="Every user_id is a keyed pseudonym (u_ + 24 hex), never a raw identifier.")
     def _check(warehouse: WarehouseResource) -> AssetCheckResult:
@@ -509,9 +509,9 @@ def every_inbox_file_read(warehouse: WarehouseResource, source: ShopDataSource) 
 
 ingest_checks = [
     every_inbox_file_read,
-    *(_accounting_check(["raw", e], RAW_TABLES[e]) for e in SOURCE_ENTITIES),
-    *(_accounting_check(["raw", f"inbox_{e}"], INBOX_TABLES[e]) for e in ENTITIES),
-    *(_pseudonym_check(["raw", e], RAW_TABLES[e]) for e in SOURCE_ENTITIES if SCHEMAS[e].user_id_field),
-    *(_pseudonym_check(["raw", f"inbox_{e}"], INBOX_TABLES[e]) for e in ENTITIES if SCHEMAS[e].user_id_field),
+    *(accounting_check(["raw", e], RAW_TABLES[e]) for e in SOURCE_ENTITIES),
+    *(accounting_check(["raw", f"inbox_{e}"], INBOX_TABLES[e]) for e in ENTITIES),
+    *(pseudonym_check(["raw", e], RAW_TABLES[e]) for e in SOURCE_ENTITIES if SCHEMAS[e].user_id_field),
+    *(pseudonym_check(["raw", f"inbox_{e}"], INBOX_TABLES[e]) for e in ENTITIES if SCHEMAS[e].user_id_field),
 ]
 ingest_assets = [raw_products, raw_users, raw_support_tickets, raw_events, inbox]

@@ -41,8 +41,8 @@ from dagster import (
     multi_asset,
 )
 
-from ecom_assets.assets.gates import current_champion, gate_check, new_version, verified_artifact
-from ecom_assets.assets.ingest import EVENTS_PARTITIONS, _accounting_check, _pseudonym_check
+from ecom_assets.assets.gates import gate_check, new_version, verified_artifact
+from ecom_assets.assets.ingest import EVENTS_PARTITIONS, accounting_check, pseudonym_check
 from ecom_assets.assets.metadata import preview
 from ecom_assets.ingestion import build_load
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
@@ -112,14 +112,7 @@ def _load_version(row: dict):
 def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDataSource, warehouse: WarehouseResource,
               model_store: ModelStoreResource, privacy: PrivacyResource):
     from ecom_assets.ml.bandits.abtest import assign
-    from ecom_assets.ml.bandits.ope import (
-        Estimate,
-        LoggedRounds,
-        cross_fitted_rewards,
-        diagnostics,
-        estimate_all,
-        off_policy_gate,
-    )
+    from ecom_assets.ml.bandits.ope import Estimate, LoggedRounds, cross_fitted_rewards, evaluate_policies, off_policy_gate
     from ecom_assets.ml.bandits.policies import save_policy
     from ecom_assets.sources.response import ARMS, CopyResponse, log_impressions
     from ecom_assets.sources.synthetic import SyntheticShop
@@ -137,7 +130,8 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
     x = response.observable_features(ctx)
     n_arms = len(ARMS)
     versions = _versions(warehouse)
-    champ = current_champion(warehouse, MODEL_NAME) if len(versions) else None
+    champions = versions[versions["status"] == "champion"] if len(versions) else versions
+    champ = champions.iloc[-1].to_dict() if len(champions) else None
     serving = _load_version(champ) if champ else _fresh_policy(x.shape[2], n_arms)
     serving_version = champ["version"] if champ else "initial"
     # The learner's state accumulates every day's impressions, promoted or not; the gate
@@ -171,30 +165,29 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
     rounds = LoggedRounds.of(clicks, actions, pscore)
     q = cross_fitted_rewards(None, rounds, n_actions=n_arms, joint_features=x, seed=config.seed)
     candidate_dist = learner.action_dist(x)
-    policies = {"candidate": (new.version, candidate_dist), "serving": (serving_version, logged_dist[:, :, None]),
-                "uniform": ("uniform", np.full_like(candidate_dist, 1.0 / n_arms))}
-    rows = []
-    for name, (version, dist) in policies.items():
-        truth = response.expected_reward(ctx, dist)
-        for e in estimate_all(rounds, dist, q, n_bootstrap=config.n_bootstrap, seed=config.seed):
-            rows.append(dict(day=pd.Timestamp(day), policy=name, version=version, estimator=e.estimator, value=e.value,
-                             lower=e.lower, upper=e.upper, truth=truth))
-    report = pd.DataFrame(rows)
+    policies = {"candidate": candidate_dist, "serving": logged_dist[:, :, None],
+                "uniform": np.full_like(candidate_dist, 1.0 / n_arms)}
+    versions_of = {"candidate": new.version, "serving": serving_version, "uniform": "uniform"}
+    probabilities = response.click_probability(ctx)  # the shop's hidden truth, once for every policy
+    truths = {name: response.expected_reward(ctx, dist, probabilities=probabilities) for name, dist in policies.items()}
+    oracle = float(probabilities.max(axis=1).mean())
+    report = evaluate_policies(rounds, policies, q, n_bootstrap=config.n_bootstrap, seed=config.seed)
     dr_row = report[(report["policy"] == "candidate") & (report["estimator"] == "dr")].iloc[0]
     dr = Estimate("dr", float(dr_row["value"]), float(dr_row["lower"]), float(dr_row["upper"]))
-    current_value = float(clicks[~holdout].mean())  # what the serving policy achieved on its own traffic
+    current_value = float(clicks[~holdout].mean()) if champ else None  # what the serving policy achieved on its own traffic
     verdict = off_policy_gate(dr, current_value, f"serving {serving_version} on its traffic")
-    promote = verdict.promote or champ is None
-    decision = GateDecision(promote, "dr_lower_bound", dr.lower, current_value, champ["version"] if champ else None,
-                            0.0, verdict.reason if champ else "no champion yet", "same data")
-    oracle = float(response.click_probability(ctx).max(axis=1).mean())
-    truths = {name: float(report.loc[report["policy"] == name, "truth"].iloc[0]) for name in policies}
-    metrics = {"dr_estimate": dr.value, "dr_lower": dr.lower, "dr_upper": dr.upper, "logged_click_rate": current_value,
-               "true_value": truths["candidate"], "oracle_value": oracle, "uniform_value": truths["uniform"],
-               "ess_share": diagnostics(rounds, candidate_dist)["ess_share"]}
+    decision = GateDecision(verdict.promote, "dr_lower_bound", dr.lower, current_value,
+                            champ["version"] if champ else None, 0.0, verdict.reason, "same data")
+    promote = decision.promote
+    metrics = {"dr_estimate": dr.value, "dr_lower": dr.lower, "dr_upper": dr.upper,
+               "logged_click_rate": float(clicks[~holdout].mean()), "true_value": truths["candidate"],
+               "oracle_value": oracle, "uniform_value": truths["uniform"], "ess_share": float(dr_row["ess_share"])}
+    report = report.drop(columns=["ess_share"]).assign(
+        day=pd.Timestamp(day), version=report["policy"].map(versions_of), truth=report["policy"].map(truths))
     with warehouse.connect() as con:
         record_decision(con, MODEL_NAME, new.version, {"day": day, **config.model_dump()}, metrics, str(path), sha, decision)
-        append_rows(con, "monitoring.ope_report", OPE_DDL, report.assign(created_at=pd.Timestamp.now("UTC").tz_localize(None)))
+        append_rows(con, "monitoring.ope_report", OPE_DDL, report.assign(created_at=pd.Timestamp.now("UTC").tz_localize(None)),
+                    "day, policy, version, estimator, value, lower, upper, truth, created_at")
     context.log.info(f"{day}: {new.version} {'promoted' if promote else 'kept out'} ({decision.reason})")
     yield MaterializeResult(asset_key=POLICY_KEY, metadata={
         "version": new.version, "promoted": promote, "gate": decision.reason, "sha256": sha,
@@ -212,7 +205,7 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
                    "click-through and revenue, lift with its 95% interval, sample-ratio check and an always-valid "
                    "p-value across the daily looks.")
 def ab_readouts(context: AssetExecutionContext, config: LoopConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    from ecom_assets.ml.bandits.abtest import always_valid_pvalues, readout
+    from ecom_assets.ml.bandits.abtest import always_valid_pvalues, daily_looks, readout
 
     day = context.partition_key
     per_user_day = warehouse.query("""
@@ -226,13 +219,8 @@ def ab_readouts(context: AssetExecutionContext, config: LoopConfig, warehouse: W
                                                                             revenue=("revenue", "sum"))
     weights = {TREATED: 1 - config.holdout_share, HOLDOUT: config.holdout_share}
     rows = readout(per_user, control=HOLDOUT, weights=weights)
-    # Daily looks: the cumulative per-user outcome of each arm as of each day.
-    looks = []
-    for d in sorted(per_user_day["day"].unique()):
-        upto = per_user_day[per_user_day["day"] <= d].groupby(["user_id", "arm"])["converted"].max().reset_index()
-        a, b = upto[upto["arm"] == HOLDOUT]["converted"], upto[upto["arm"] == TREATED]["converted"]
-        looks.append(dict(n_a=len(a), sum_a=a.sum(), sumsq_a=a.sum(), n_b=len(b), sum_b=b.sum(), sumsq_b=b.sum()))
-    valid = always_valid_pvalues(pd.DataFrame(looks))
+    looks = daily_looks(per_user_day, control=HOLDOUT, treated=TREATED)
+    valid = always_valid_pvalues(looks)
     rows["always_valid_p"] = np.where(rows["arm"] == TREATED, valid[-1], np.nan)
     rows = rows.assign(day=pd.Timestamp(day), looks=len(looks))
     with warehouse.connect() as con, transaction(con):
@@ -252,6 +240,6 @@ def ab_readouts(context: AssetExecutionContext, config: LoopConfig, warehouse: W
 
 
 loop_assets = [copy_loop, ab_readouts]
-loop_checks = [_accounting_check(["raw", "impressions"], "raw.impressions"),
-               _pseudonym_check(["raw", "impressions"], "raw.impressions"),
+loop_checks = [accounting_check(["raw", "impressions"], "raw.impressions"),
+               pseudonym_check(["raw", "impressions"], "raw.impressions"),
                gate_check(MODEL_NAME, POLICY_KEY, "dr_lower_bound")]

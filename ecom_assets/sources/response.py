@@ -129,12 +129,14 @@ class CopyResponse:
         """P(purchase | click) per impression and arm."""
         return _sigmoid(self._logits(ctx)[1])
 
-    def expected_reward(self, ctx: CopyContexts, action_dist: np.ndarray, reward: str = "click") -> float:
+    def expected_reward(self, ctx: CopyContexts, action_dist: np.ndarray, reward: str = "click",
+                        probabilities: np.ndarray | None = None) -> float:
         """The exact value of a policy on these impressions: mean over impressions of
-        sum_a pi(a | x) E[reward | x, a], for reward "click", "purchase" or "revenue"."""
+        sum_a pi(a | x) E[reward | x, a], for reward "click", "purchase" or "revenue".
+        `probabilities`: the click probabilities of these impressions, when already computed."""
         dist = np.asarray(action_dist)
         dist = dist[:, :, 0] if dist.ndim == 3 else dist
-        value = self.click_probability(ctx)
+        value = self.click_probability(ctx) if probabilities is None else probabilities
         if reward in ("purchase", "revenue"):
             value = value * self.purchase_probability(ctx)
         if reward == "revenue":
@@ -179,9 +181,9 @@ def log_impressions(response: CopyResponse, ctx: CopyContexts, action_dist: np.n
     """Show each impression an arm drawn from `action_dist` (n, n_arms), draw the
     shopper's response, and return (impressions in the canonical schema, actions,
     propensities). User ids are the shop's raw ids: the door pseudonymises them."""
-    from ecom_assets.ml.bandits.policies import _sample
+    from ecom_assets.ml.bandits.policies import sample_actions
 
-    actions, pscore = _sample(np.asarray(action_dist), rng)
+    actions, pscore = sample_actions(np.asarray(action_dist), rng)
     outcome = response.respond(ctx, actions, rng)
     shop = response.shop
     seconds = np.sort(rng.integers(0, 86_400, len(ctx)))

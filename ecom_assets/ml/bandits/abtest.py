@@ -94,6 +94,19 @@ def always_valid_pvalues(looks: pd.DataFrame, tau: float | None = None) -> np.nd
     return np.minimum.accumulate(p)
 
 
+def daily_looks(per_user_day: pd.DataFrame, control: str, treated: str) -> pd.DataFrame:
+    """The cumulative looks `always_valid_pvalues` reads, one per day, from per-user-day
+    outcomes (columns user_id, day, arm, converted 0/1): as of each day, each user's best
+    outcome so far, summed per arm."""
+    rows = []
+    for day in sorted(per_user_day["day"].unique()):
+        upto = per_user_day[per_user_day["day"] <= day].groupby(["user_id", "arm"])["converted"].max().reset_index()
+        a, b = upto.loc[upto["arm"] == control, "converted"], upto.loc[upto["arm"] == treated, "converted"]
+        # Outcomes are 0/1, so the sum of squares is the sum.
+        rows.append(dict(n_a=len(a), sum_a=a.sum(), sumsq_a=a.sum(), n_b=len(b), sum_b=b.sum(), sumsq_b=b.sum()))
+    return pd.DataFrame(rows)
+
+
 def _interval(count: int, n: int, c_count: int, c_n: int, compare: str, alpha: float) -> tuple[float, float]:
     """The score interval, or the Wald one where the score equation has no root (a rate of
     0 or 1 in small arms), or no interval at all."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 ESTIMATORS = ("dm", "ipw", "snipw", "dr", "sndr", "switch-dr")
 
@@ -105,16 +106,41 @@ def _value(name: str, r: np.ndarray, w: np.ndarray, dm: np.ndarray | None, q: np
     raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
 
 
+_MODEL_BASED = ("dm", "dr", "sndr", "switch-dr")
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Per-round arrays every estimator is a function of: computed once per policy."""
+
+    reward: np.ndarray
+    w: np.ndarray
+    dm: np.ndarray | None
+    q: np.ndarray | None
+
+    def take(self, rows: np.ndarray) -> _Parts:
+        return _Parts(self.reward[rows], self.w[rows], None if self.dm is None else self.dm[rows],
+                      None if self.q is None else self.q[rows])
+
+
+def _parts(rounds: LoggedRounds, action_dist: np.ndarray, estimated_rewards: np.ndarray | None) -> _Parts:
+    w = importance_weights(rounds, action_dist)
+    if estimated_rewards is None:
+        return _Parts(rounds.reward, w, None, None)
+    dm = _dm_term(rounds, np.asarray(action_dist, dtype=np.float64), estimated_rewards)
+    return _Parts(rounds.reward, w, dm, _factual_q(rounds, estimated_rewards))
+
+
+def _value_of(name: str, parts: _Parts, tau: float) -> float:
+    if name in _MODEL_BASED and parts.dm is None:
+        raise ValueError(f"{name} needs estimated_rewards from a reward model")
+    return _value(name, parts.reward, parts.w, parts.dm, parts.q, tau)
+
+
 def estimate(name: str, rounds: LoggedRounds, action_dist: np.ndarray, estimated_rewards: np.ndarray | None = None,
              tau: float = np.inf) -> float:
     """The policy value of `action_dist` by one estimator (`ESTIMATORS`)."""
-    needs_model = name in ("dm", "dr", "sndr", "switch-dr")
-    if needs_model and estimated_rewards is None:
-        raise ValueError(f"{name} needs estimated_rewards from a reward model")
-    w = importance_weights(rounds, action_dist)
-    dm = _dm_term(rounds, np.asarray(action_dist, dtype=np.float64), estimated_rewards) if needs_model else None
-    q = _factual_q(rounds, estimated_rewards) if needs_model else None
-    return _value(name, rounds.reward, w, dm, q, tau)
+    return _value_of(name, _parts(rounds, action_dist, estimated_rewards), tau)
 
 
 @dataclass(frozen=True)
@@ -128,36 +154,47 @@ class Estimate:
         return {"estimator": self.estimator, "value": self.value, "lower": self.lower, "upper": self.upper}
 
 
+def _with_interval(name: str, parts: _Parts, tau: float, alpha: float, n_bootstrap: int, seed: int, chunk: int) -> Estimate:
+    value = _value_of(name, parts, tau)
+    rng = np.random.default_rng(seed)
+    n = len(parts.reward)
+    boots = []
+    for start in range(0, n_bootstrap, chunk):
+        for rows in rng.integers(0, n, size=(min(chunk, n_bootstrap - start), n)):
+            boots.append(_value_of(name, parts.take(rows), tau))
+    lower, upper = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return Estimate(name, value, float(lower), float(upper))
+
+
 def estimate_with_interval(name: str, rounds: LoggedRounds, action_dist: np.ndarray,
                            estimated_rewards: np.ndarray | None = None, tau: float = np.inf, alpha: float = 0.05,
                            n_bootstrap: int = 1000, seed: int = 0, chunk: int = 50) -> Estimate:
     """The estimate and a (1 - alpha) percentile-bootstrap interval: rounds resampled with
     replacement, the whole estimator (normalisation included) recomputed on each."""
-    needs_model = name in ("dm", "dr", "sndr", "switch-dr")
-    w = importance_weights(rounds, action_dist)
-    dm = _dm_term(rounds, np.asarray(action_dist, dtype=np.float64), estimated_rewards) if needs_model else None
-    q = _factual_q(rounds, estimated_rewards) if needs_model else None
-    value = _value(name, rounds.reward, w, dm, q, tau)
-    rng = np.random.default_rng(seed)
-    n = len(rounds)
-    boots = []
-    for start in range(0, n_bootstrap, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_bootstrap - start), n))
-        for row in idx:
-            boots.append(_value(name, rounds.reward[row], w[row], None if dm is None else dm[row],
-                                None if q is None else q[row], tau))
-    lower, upper = np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return Estimate(name, value, float(lower), float(upper))
+    return _with_interval(name, _parts(rounds, action_dist, estimated_rewards), tau, alpha, n_bootstrap, seed, chunk)
 
 
 def estimate_all(rounds: LoggedRounds, action_dist: np.ndarray, estimated_rewards: np.ndarray | None = None,
-                 tau: float | None = None, **interval) -> list[Estimate]:
+                 tau: float | None = None, alpha: float = 0.05, n_bootstrap: int = 1000, seed: int = 0,
+                 chunk: int = 50) -> list[Estimate]:
     """Every estimator (the model-based ones only with `estimated_rewards`), with intervals.
     `tau` for Switch-DR defaults to the 95th percentile of the importance weights."""
-    w = importance_weights(rounds, action_dist)
-    tau = float(np.percentile(w, 95)) if tau is None else tau
+    parts = _parts(rounds, action_dist, estimated_rewards)
+    tau = float(np.percentile(parts.w, 95)) if tau is None else tau
     names = ESTIMATORS if estimated_rewards is not None else ("ipw", "snipw")
-    return [estimate_with_interval(n, rounds, action_dist, estimated_rewards, tau=tau, **interval) for n in names]
+    return [_with_interval(n, parts, tau, alpha, n_bootstrap, seed, chunk) for n in names]
+
+
+def evaluate_policies(rounds: LoggedRounds, policies: dict[str, np.ndarray], estimated_rewards: np.ndarray | None = None,
+                      **interval) -> pd.DataFrame:
+    """Several policies' action distributions valued on the same logs by every estimator:
+    one row per (policy, estimator) with value, lower and upper, and the policy's effective
+    sample share (how much of the log speaks for it)."""
+    rows = []
+    for name, dist in policies.items():
+        ess = diagnostics(rounds, dist)["ess_share"]
+        rows += [dict(policy=name, **e.as_dict(), ess_share=ess) for e in estimate_all(rounds, dist, estimated_rewards, **interval)]
+    return pd.DataFrame(rows)
 
 
 def diagnostics(rounds: LoggedRounds, action_dist: np.ndarray) -> dict:
@@ -185,15 +222,14 @@ def cross_fitted_rewards(context: np.ndarray | None, rounds: LoggedRounds, n_act
     n = len(rounds)
     actions = np.eye(n_actions) if action_context is None else np.asarray(action_context, dtype=np.float64)
     positions = np.eye(len_list)
+    row_of = np.arange(n)
     if joint_features is not None:
         joint = np.asarray(joint_features, dtype=np.float64)
-        row_of = np.arange(n)
 
         def features(rows: np.ndarray, act: np.ndarray, pos: np.ndarray) -> np.ndarray:
             return np.hstack([joint[rows, act], positions[pos]])
     else:
         ctx_all = np.asarray(context, dtype=np.float64).reshape(n, -1)
-        row_of = np.arange(n)
 
         def features(rows: np.ndarray, act: np.ndarray, pos: np.ndarray) -> np.ndarray:
             return np.hstack([ctx_all[rows], actions[act], positions[pos]])
@@ -223,10 +259,12 @@ class OffPolicyGate:
     current_value: float
 
 
-def off_policy_gate(candidate: Estimate, current_value: float, current_name: str = "the serving policy") -> OffPolicyGate:
+def off_policy_gate(candidate: Estimate, current_value: float | None, current_name: str = "the serving policy") -> OffPolicyGate:
     """A candidate policy serves only if the lower end of its doubly robust interval is not
     below the value the serving policy achieved on the same traffic: a candidate that is
-    only probably better stays out."""
+    only probably better stays out. With nothing serving yet (`current_value` None) it serves."""
+    if current_value is None:
+        return OffPolicyGate(True, "no champion yet", candidate, float("nan"))
     promote = candidate.lower >= current_value
     verdict = ">=" if promote else "<"
     return OffPolicyGate(promote, f"{candidate.estimator} lower bound {candidate.lower:.4f} {verdict} {current_value:.4f} "

@@ -27,7 +27,7 @@ def _argmax_dist(scores: np.ndarray) -> np.ndarray:
     return best / best.sum(axis=1, keepdims=True)
 
 
-def _sample(dist: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_actions(dist: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """An arm per row from (n, n_actions) probabilities, and the probability it had."""
     cum = np.cumsum(dist, axis=1)
     u = rng.random(len(dist))[:, None] * cum[:, -1:]
@@ -43,7 +43,7 @@ class _Policy:
     def choose(self, features_or_n, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A single-slot choice per round, with its propensity."""
         dist = self.action_dist(features_or_n)[:, :, 0]
-        return _sample(dist, rng)
+        return sample_actions(dist, rng)
 
 
 @dataclass
