@@ -86,8 +86,27 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
             for m in materializations
         }
         report[name] = {"seconds": seconds, "metadata": metadata}
-        log(f"  {name:<10} {seconds:6.1f} s" + (_loop_line(resources["warehouse"]) if name == "loop" else ""))
+        line = {"loop": _loop_line, "recommend": _online_test_line}.get(name)
+        log(f"  {name:<10} {seconds:6.1f} s" + (line(resources["warehouse"]) if line else ""))
     return report
+
+
+def _online_test_line(warehouse) -> str:
+    """The recommenders' online check in one line: does offline NDCG order them as the shop's clicks do?"""
+    from ecom_assets.warehouse import table_exists
+
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, "monitoring.recommendation_online_test"):
+            return ""
+        t = con.execute("SELECT strategy, offline_rank, online_rank FROM monitoring.recommendation_online_test").df()
+    if t.empty:
+        return ""
+    from scipy.stats import kendalltau
+
+    tau = kendalltau(-t["offline_rank"], -t["online_rank"])[0]
+    offline_best, online_best = (t.loc[t[col].idxmin(), "strategy"] for col in ("offline_rank", "online_rank"))
+    return (f"  (online check in the simulated shop: best offline {offline_best}, best by clicks {online_best}, "
+            f"Kendall tau {tau:+.2f})")
 
 
 def _loop_line(warehouse) -> str:

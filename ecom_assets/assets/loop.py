@@ -24,11 +24,13 @@ Impressions are simulated by the demo shop's hidden response model
 """
 
 
+import json
 import time
 
 import numpy as np
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -38,12 +40,13 @@ from dagster import (
     MetadataValue,
     TimeWindowPartitionMapping,
     asset,
+    asset_check,
     multi_asset,
 )
 
 from ecom_assets.assets.gates import gate_check, new_version, verified_artifact
 from ecom_assets.assets.ingest import EVENTS_PARTITIONS, accounting_check, pseudonym_check
-from ecom_assets.assets.metadata import preview
+from ecom_assets.assets.metadata import line_chart, preview
 from ecom_assets.ingestion import build_load
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 from ecom_assets.sources.mappings import MAPPINGS
@@ -56,6 +59,9 @@ IMPRESSIONS_KEY = AssetKey(["raw", "impressions"])
 POLICY_KEY = AssetKey(["ml", "copy_policy"])
 OPE_KEY = AssetKey(["monitoring", "ope_report"])
 READOUTS_KEY = AssetKey(["monitoring", "ab_readouts"])
+ASSIGNMENTS_KEY = AssetKey(["serving", "copy_assignments"])
+AD_COPY_KEY = AssetKey(["serving", "ad_copy"])
+KEEP_ASSIGNMENT_DAYS = 14
 MODEL_NAME = "copy_policy"
 HOLDOUT, TREATED = "holdout", "policy"
 PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
@@ -114,7 +120,7 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
     from ecom_assets.ml.bandits.abtest import assign
     from ecom_assets.ml.bandits.ope import Estimate, LoggedRounds, cross_fitted_rewards, evaluate_policies, off_policy_gate
     from ecom_assets.ml.bandits.policies import save_policy
-    from ecom_assets.sources.response import ARMS, CopyResponse, log_impressions
+    from ecom_assets.sources.response import ARMS, SEGMENTS, CopyResponse, log_impressions
     from ecom_assets.sources.synthetic import SyntheticShop
 
     t0 = time.perf_counter()
@@ -184,19 +190,57 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
                "oracle_value": oracle, "uniform_value": truths["uniform"], "ess_share": float(dr_row["ess_share"])}
     report = report.drop(columns=["ess_share"]).assign(
         day=pd.Timestamp(day), version=report["policy"].map(versions_of), truth=report["policy"].map(truths))
+    loop_day = pd.DataFrame([{
+        "day": pd.Timestamp(day), "impressions": len(frame), "serving_version": serving_version,
+        "candidate_version": new.version, "promoted": promote, "serves_next": new.version if promote else serving_version,
+        "logged_click_rate": float(clicks.mean()),
+        "served_value": truths["serving"], "candidate_value": truths["candidate"], "uniform_value": truths["uniform"],
+        "oracle_value": oracle}])
     with warehouse.connect() as con:
-        record_decision(con, MODEL_NAME, new.version, {"day": day, **config.model_dump()}, metrics, str(path), sha, decision)
+        record_decision(con, MODEL_NAME, new.version, {"day": day, "segments": list(SEGMENTS), **config.model_dump()},
+                        metrics, str(path), sha, decision)
         append_rows(con, "monitoring.ope_report", OPE_DDL, report.assign(created_at=pd.Timestamp.now("UTC").tz_localize(None)),
                     "day, policy, version, estimator, value, lower, upper, truth, created_at")
+        upsert_day(con, "monitoring.copy_loop_days", loop_day)
+        days = con.execute("SELECT * FROM monitoring.copy_loop_days WHERE day <= ? ORDER BY day", [pd.Timestamp(day)]).df()
     context.log.info(f"{day}: {new.version} {'promoted' if promote else 'kept out'} ({decision.reason})")
     yield MaterializeResult(asset_key=POLICY_KEY, metadata={
         "version": new.version, "promoted": promote, "gate": decision.reason, "sha256": sha,
         "true_value": round(truths["candidate"], 5), "serving_true_value": round(truths["serving"], 5),
         "oracle_value": round(oracle, 5), "uniform_value": round(truths["uniform"], 5),
-        "share_of_oracle": round(truths["candidate"] / oracle, 4), "seconds": round(time.perf_counter() - t0, 2)})
+        "share_of_oracle": round(truths["candidate"] / oracle, 4),
+        "regret_vs_oracle": round(oracle - truths["serving"], 5), "gain_vs_uniform": round(truths["serving"] - truths["uniform"], 5),
+        **regret_charts(days), "seconds": round(time.perf_counter() - t0, 2)})
     yield MaterializeResult(asset_key=OPE_KEY, metadata={
         "dagster/row_count": len(report),
         "report": MetadataValue.md(report.drop(columns=["day"]).round(5).to_markdown(index=False))})
+
+
+def upsert_day(con, table: str, rows: pd.DataFrame) -> None:
+    """Replace the rows of the days in `rows` (a day materialised again replaces its rows)."""
+    with transaction(con):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+        con.register("_day_rows", rows)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _day_rows WHERE false")
+        con.execute(f"DELETE FROM {table} WHERE day IN (SELECT DISTINCT day FROM _day_rows)")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _day_rows")
+        con.unregister("_day_rows")
+
+
+def regret_charts(days: pd.DataFrame) -> dict:
+    """The loop so far as two plots: each day's true click-through of what served, the
+    oracle and uniform choice; and the expected clicks lost to the oracle and gained over
+    uniform, summed over the days' impressions."""
+    labels = [f"{d:%m-%d}" for d in pd.to_datetime(days["day"])]
+    lost = ((days["oracle_value"] - days["served_value"]) * days["impressions"]).cumsum()
+    gained = ((days["served_value"] - days["uniform_value"]) * days["impressions"]).cumsum()
+    return {
+        "value_by_day": line_chart({"oracle": days["oracle_value"].tolist(), "served": days["served_value"].tolist(),
+                                    "uniform": days["uniform_value"].tolist()}, labels,
+                                   "True click-through per impression", "CTR"),
+        "cumulative_regret": line_chart({"lost to oracle": lost.tolist(), "gained over uniform": gained.tolist()}, labels,
+                                        "Cumulative expected clicks", "clicks"),
+    }
 
 
 @asset(key=READOUTS_KEY, deps=[IMPRESSIONS_KEY], partitions_def=EVENTS_PARTITIONS, group_name=GROUP, pool=POOL,
@@ -223,23 +267,115 @@ def ab_readouts(context: AssetExecutionContext, config: LoopConfig, warehouse: W
     valid = always_valid_pvalues(looks)
     rows["always_valid_p"] = np.where(rows["arm"] == TREATED, valid[-1], np.nan)
     rows = rows.assign(day=pd.Timestamp(day), looks=len(looks))
-    with warehouse.connect() as con, transaction(con):
-        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-        con.register("_readout", rows)
-        con.execute("CREATE TABLE IF NOT EXISTS monitoring.ab_readouts AS SELECT * FROM _readout WHERE false")
-        con.execute("DELETE FROM monitoring.ab_readouts WHERE day = ?", [pd.Timestamp(day)])
-        con.execute("INSERT INTO monitoring.ab_readouts BY NAME SELECT * FROM _readout")
-        con.unregister("_readout")
+    with warehouse.connect() as con:
+        upsert_day(con, "monitoring.ab_readouts", rows)
+        history_rows = con.execute("SELECT day, lift, lift_low, lift_high, always_valid_p FROM monitoring.ab_readouts "
+                                   "WHERE arm = ? AND day <= ? ORDER BY day", [TREATED, pd.Timestamp(day)]).df()
     treated = rows.set_index("arm").loc[TREATED]
+    labels = [f"{d:%m-%d}" for d in pd.to_datetime(history_rows["day"])]
     return MaterializeResult(metadata={
         "users": int(rows["users"].sum()), "looks": len(looks),
         "lift": round(float(treated["lift"]), 5), "lift_interval": f"[{treated['lift_low']:.4f}, {treated['lift_high']:.4f}]",
         "always_valid_p": float(valid[-1]), "srm_p_value": float(treated["srm_p_value"]),
         "readout": preview(rows.drop(columns=["day"]).round(5), rows=5, max_chars=40),
-        "daily_always_valid_p": MetadataValue.json([round(float(p), 6) for p in valid])})
+        "daily_always_valid_p": MetadataValue.json([round(float(p), 6) for p in valid]),
+        "lift_by_day": line_chart({"lift": history_rows["lift"].tolist(), "95% low": history_rows["lift_low"].tolist(),
+                                   "95% high": history_rows["lift_high"].tolist()}, labels,
+                                  "Per-user click-through, policy minus holdout", "lift"),
+        "always_valid_p_by_day": line_chart({"always-valid p": history_rows["always_valid_p"].tolist()}, labels,
+                                            "Always-valid p-value at each daily look", "p")})
 
 
-loop_assets = [copy_loop, ab_readouts]
+@asset(key=ASSIGNMENTS_KEY, deps=[POLICY_KEY, AD_COPY_KEY], partitions_def=EVENTS_PARTITIONS, group_name=GROUP, pool=POOL,
+       kinds={"duckdb"},
+       description="serving.copy_assignments: for the day after each loop day, what each product x segment x shopper "
+                   "language is shown: the reviewed text chosen for each copy arm, and the probability the serving policy "
+                   "gives that arm among the arms that have a text (the propensity to log with the impression).")
+def copy_assignments(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    from ecom_assets.ml.copy.arms import ARMS, LANGUAGES, N_SLOTS, arm_features, arm_of, restrict
+    from ecom_assets.warehouse import table_exists
+
+    day = pd.Timestamp(context.partition_key)
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, "serving.ad_copy"):
+            raise ValueError("serving.ad_copy does not exist yet: materialise the copy group (copy_job) before "
+                             "serving/copy_assignments")
+        served = con.execute("SELECT serves_next FROM monitoring.copy_loop_days WHERE day = ?", [day]).fetchone()
+        copy = con.execute("""SELECT a.item_id, a.segment, a.variant, a.language, a.text, a.score, c.discount_pct
+                              FROM serving.ad_copy a JOIN marts.catalogue c USING (item_id)
+                              WHERE a.passed AND c.is_offerable""").df()
+    if served is None:
+        raise ValueError(f"monitoring.copy_loop_days has no row for {day:%Y-%m-%d}: materialise copy_loop for that day first")
+    versions = _versions(warehouse)
+    match = versions[versions["version"] == served[0]] if len(versions) else versions
+    if match.empty:
+        raise ValueError(f"copy policy version {served[0]!r} (serving after {day:%Y-%m-%d}) is not in the registry")
+    row = match.iloc[-1].to_dict()
+    policy = _load_version(row)
+    params = json.loads(row["params"]) if isinstance(row["params"], str) else row["params"]
+    segments = list(params.get("segments") or [])
+    unknown = sorted(set(copy["segment"]) - set(segments))
+    if unknown:
+        context.log.warning(f"segments unknown to policy {served[0]}: {unknown}; their copy is assigned uniformly")
+    copy["arm"] = [arm_of(lang, text) for lang, text in zip(copy["language"], copy["text"])]
+    # One text per product, segment and arm: the best-scored reviewed variant.
+    best = copy.sort_values(["score", "variant"], ascending=[False, True]).drop_duplicates(["item_id", "segment", "arm"])
+    contexts = (best[["item_id", "segment", "discount_pct"]].drop_duplicates(["item_id", "segment"])
+                .merge(pd.DataFrame({"user_language": list(LANGUAGES)}), how="cross").reset_index(drop=True))
+    arm_index = pd.Index(ARMS["arm"])
+    available = np.zeros((len(contexts), len(ARMS)), dtype=bool)
+    where = contexts.reset_index().merge(best[["item_id", "segment", "arm"]], on=["item_id", "segment"])
+    available[where["index"].to_numpy(), arm_index.get_indexer(where["arm"])] = True
+    known = contexts["segment"].isin(segments).to_numpy()
+    dist = np.full(available.shape, 1.0 / len(ARMS))
+    if known.any():
+        k = contexts[known]
+        x = arm_features(pd.Index(segments).get_indexer(k["segment"]), len(segments), k["user_language"].to_numpy(),
+                         k["discount_pct"].fillna(0).to_numpy() > 0, np.ones(len(k), dtype=int), N_SLOTS)
+        dist[known] = policy.action_dist(x)[:, :, 0]
+    propensity = restrict(dist, available)
+    rows, cols = np.nonzero(available)
+    table = contexts.iloc[rows][["item_id", "segment", "user_language"]].reset_index(drop=True).assign(
+        arm=arm_index[cols], propensity=propensity[rows, cols])
+    table = table.merge(best[["item_id", "segment", "arm", "variant", "language", "text"]], on=["item_id", "segment", "arm"])
+    serves_on = day + pd.Timedelta(days=1)
+    table = table.assign(serves_on=serves_on, policy_version=served[0])
+    with warehouse.connect() as con, transaction(con):
+        con.execute("CREATE SCHEMA IF NOT EXISTS serving")
+        con.register("_assignments", table)
+        con.execute("CREATE TABLE IF NOT EXISTS serving.copy_assignments AS SELECT * FROM _assignments WHERE false")
+        con.execute("DELETE FROM serving.copy_assignments WHERE serves_on = ? OR serves_on < ?",
+                    [serves_on, serves_on - pd.Timedelta(days=KEEP_ASSIGNMENT_DAYS)])
+        con.execute("INSERT INTO serving.copy_assignments BY NAME SELECT * FROM _assignments")
+        con.unregister("_assignments")
+    share = table.groupby("arm")["propensity"].sum() / len(contexts)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(table), "serves_on": f"{serves_on:%Y-%m-%d}", "policy_version": served[0],
+        "contexts": len(contexts), "arms_per_context": round(len(table) / max(len(contexts), 1), 2),
+        "expected_arm_share": MetadataValue.json(share.round(4).to_dict()),
+        "preview": preview(table.sort_values("propensity", ascending=False)[
+            ["item_id", "segment", "user_language", "arm", "propensity", "text"]], rows=6, max_chars=70)})
+
+
+@asset_check(asset=ASSIGNMENTS_KEY, name="propensities_sum_to_one", blocking=True,
+             description="For the day served, each product x segment x language's arm probabilities are in (0, 1] and sum "
+                         "to 1, and each arm's text is of that arm.")
+def propensities_sum_to_one(context, warehouse: WarehouseResource) -> AssetCheckResult:
+    from ecom_assets.ml.copy.arms import arm_of
+
+    with warehouse.connect(read_only=True) as con:
+        table = con.execute("""SELECT * FROM serving.copy_assignments
+                               WHERE serves_on = (SELECT max(serves_on) FROM serving.copy_assignments)""").df()
+    sums = table.groupby(["item_id", "segment", "user_language"])["propensity"].sum()
+    bad_sum = int((~np.isclose(sums, 1.0, atol=1e-6)).sum())
+    bad_range = int(((table["propensity"] <= 0) | (table["propensity"] > 1)).sum())
+    wrong_arm = int(sum(arm_of(lang, text) != arm for lang, text, arm in zip(table["language"], table["text"], table["arm"])))
+    return AssetCheckResult(passed=bad_sum == 0 and bad_range == 0 and wrong_arm == 0,
+                            metadata={"contexts": len(sums), "contexts_not_summing_to_one": bad_sum,
+                                      "propensities_out_of_range": bad_range, "texts_of_another_arm": wrong_arm})
+
+
+loop_assets = [copy_loop, ab_readouts, copy_assignments]
 loop_checks = [accounting_check(["raw", "impressions"], "raw.impressions"),
                pseudonym_check(["raw", "impressions"], "raw.impressions"),
-               gate_check(MODEL_NAME, POLICY_KEY, "dr_lower_bound")]
+               gate_check(MODEL_NAME, POLICY_KEY, "dr_lower_bound"), propensities_sum_to_one]

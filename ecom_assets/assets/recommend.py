@@ -5,12 +5,17 @@
                                 challenger from serving
     ml/recommendation_metrics   every strategy on the temporal test window
     serving/recommendations     top-K per user with a reason, from the registry's champion
+    monitoring/recommendation_online_test
+                                the demo shop's shoppers respond to each strategy's test
+                                lists: does the offline NDCG order of the strategies hold
+                                online, and what does a simulated A/B test of two read?
 """
 
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -33,7 +38,7 @@ from ecom_assets.ml.common.rescoring import rescore_champion
 from ecom_assets.ml.recsys.lists import recommendation_lists
 from ecom_assets.ml.recsys.strategy import load_strategy
 from ecom_assets.ml.recsys.training import RecommenderSettings, score_saved_model, train_recommender
-from ecom_assets.resources import ModelStoreResource, WarehouseResource
+from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
 GROUP = "recommend"
 POOL = "warehouse"
@@ -73,6 +78,19 @@ class ServingConfig(Config):
     """Items a user is not offered again: "bought" (default) or "seen" (anything interacted with)."""
 
 
+def test_lists_table(result, users: pd.Index, items: pd.Index) -> pd.DataFrame:
+    """Each strategy's top 10 for the users of the test window, long: strategy, user_id,
+    rank, item_id (what an online test of the strategies shows; see the loop group)."""
+    frames = []
+    for strategy, lists in result.test_lists.items():
+        filled = lists >= 0
+        frames.append(pd.DataFrame({
+            "strategy": strategy, "user_id": users.to_numpy()[np.repeat(result.test_users, lists.shape[1])[filled.ravel()]],
+            "rank": np.tile(np.arange(1, lists.shape[1] + 1), len(lists))[filled.ravel()],
+            "item_id": items.to_numpy()[lists[filled]]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["strategy", "user_id", "rank", "item_id"])
+
+
 def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) -> str:
     top = max(metrics[column].max(), 1e-12)
     lines = [f"`{s:<12}` {'█' * max(1, round(width * v / top))} {v:.4f}" for s, v in zip(metrics["strategy"], metrics[column])]
@@ -87,7 +105,8 @@ def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) 
                               "on validation; saved as arrays with a model card, registered and gated."),
         AssetSpec(["ml", "recommendation_metrics"], deps=TRAIN_DEPS, group_name=GROUP, kinds={"duckdb"},
                   description="Every strategy on the temporal test window: HR, Recall, NDCG, MAP at 10 and 20, "
-                              "coverage, diversity, novelty, popularity bias, exposure Gini by brand and category."),
+                              "coverage, diversity, novelty, popularity bias, exposure Gini by brand and category; "
+                              "each strategy's top 10 for the test users in ml.recommendation_test_lists."),
     ],
     name="recommender",
     pool=POOL,
@@ -133,6 +152,8 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
                                 config.gate_tolerance, rescored)
     table = result.metrics.assign(model_version=new.version, created_at=new.created.replace(tzinfo=None))
     warehouse.replace_table("ml.recommendation_metrics", table)
+    warehouse.replace_table("ml.recommendation_test_lists",
+                            test_lists_table(result, users, items).assign(model_version=new.version, cutoff=cutoff))
     yield MaterializeResult(
         asset_key=AssetKey(["ml", "recommender"]),
         metadata={"version": new.version, "path": MetadataValue.path(str(new.folder / "model.npz")), "sha256": sha,
@@ -195,5 +216,99 @@ def lists_respect_filters(warehouse: WarehouseResource) -> AssetCheckResult:
                                       "users_with_broken_ranks": int(bad_ranks)})
 
 
-recommend_assets = [recommender, recommendations]
+class OnlineTestConfig(Config):
+    arms: list[str] = ["hybrid", "item_knn"]
+    """The two strategies of the simulated A/B test (any in ml.recommendation_metrics)."""
+    visits: int = 7
+    """Days each test user comes back and sees their arm's list."""
+    salt: str = "recommender-ab-1"
+    seed: int = 0
+
+
+ONLINE_DDL_COLUMNS = "strategy, offline_ndcg_10, online_clicks, online_any_click, online_revenue, offline_rank, online_rank"
+
+
+@asset(key=["monitoring", "recommendation_online_test"], deps=[AssetKey(["ml", "recommendation_metrics"])],
+       group_name=GROUP, kinds={"duckdb", "statsmodels"}, pool=POOL,
+       description="The demo shop's shoppers shown each strategy's test-window lists: offline NDCG@10 beside the true "
+                   "online clicks per visit, whether the two order the strategies alike (Kendall's tau), and a "
+                   "simulated A/B test of two strategies read out like the copy loop's.")
+def recommendation_online_test(context: AssetExecutionContext, config: OnlineTestConfig, source: ShopDataSource,
+                               warehouse: WarehouseResource, privacy: PrivacyResource) -> MaterializeResult:
+    from ecom_assets.ml.bandits.abtest import minimum_detectable_effect, readout
+    from ecom_assets.ml.recsys.metrics import ranking_agreement
+    from ecom_assets.privacy import pseudonymise
+    from ecom_assets.sources.response import ListResponse, simulate_list_test
+    from ecom_assets.sources.synthetic import SyntheticShop
+
+    shop = source.shop
+    if not isinstance(shop, SyntheticShop):
+        context.log.warning(f"source kind {source.kind!r} has no simulated shoppers: no online test")
+        return MaterializeResult(metadata={"skipped": f"no simulated shop for source {source.kind}"})
+    with warehouse.connect(read_only=True) as con:
+        lists = con.execute("SELECT strategy, user_id, rank, item_id, cutoff FROM ml.recommendation_test_lists").df()
+        offline = con.execute("SELECT strategy, ndcg_10, model_version FROM ml.recommendation_metrics").df()
+    if lists.empty:
+        return MaterializeResult(metadata={"skipped": "no test users in ml.recommendation_test_lists"})
+    # The warehouse knows users by pseudonym only; the shop's own ids are pseudonymised with
+    # the same key to find each test user's hidden tastes.
+    # Users and items from other sources (an inbox file) have no simulated response: their
+    # users are left out of the test and their items draw no click, both counted.
+    shop_ids = pd.Index(pseudonymise(pd.Series(shop._users["raw_id"]), privacy.key().key))
+    all_users = pd.Index(sorted(lists["user_id"].unique()))
+    user_ids = all_users[shop_ids.get_indexer(all_users) >= 0]
+    if user_ids.empty:
+        raise ValueError(f"none of the {len(all_users)} test users is the demo shop's: was the warehouse filled from "
+                         "another source or with another pseudonym key?")
+    users = shop_ids.get_indexer(user_ids)
+    lists = lists[lists["user_id"].isin(user_ids)]
+    items = pd.Index(shop.products()["item_id"]).get_indexer(lists["item_id"])
+    k = int(lists["rank"].max())
+    matrices = {}
+    for strategy, g in lists.assign(item=items).groupby("strategy"):
+        m = np.full((len(user_ids), k), -1, dtype=np.int64)
+        m[user_ids.get_indexer(g["user_id"]), g["rank"].to_numpy() - 1] = g["item"].to_numpy()
+        matrices[strategy] = m
+    start = pd.Timestamp(lists["cutoff"].iloc[0]).date()
+    exact, per_user = simulate_list_test(ListResponse(shop), users, user_ids.to_numpy(), matrices, start, config.arms,
+                                         config.salt, config.visits, config.seed)
+    table = offline.drop(columns=["model_version"]).rename(columns={"ndcg_10": "offline_ndcg_10"}).merge(
+        exact.rename(columns={"clicks": "online_clicks", "any_click": "online_any_click", "revenue": "online_revenue"}),
+        on="strategy")
+    table["offline_rank"] = table["offline_ndcg_10"].rank(ascending=False, method="min").astype(int)
+    table["online_rank"] = table["online_clicks"].rank(ascending=False, method="min").astype(int)
+    agreement = ranking_agreement(dict(zip(table["strategy"], table["offline_ndcg_10"])),
+                                  dict(zip(table["strategy"], table["online_clicks"])))
+    control, treated = config.arms[1], config.arms[0]
+    ab = readout(per_user, control=control)
+    ab_treated = ab.set_index("arm").loc[treated]
+    truth = table.set_index("strategy")
+    offline_says = "better" if truth.loc[treated, "offline_ndcg_10"] > truth.loc[control, "offline_ndcg_10"] else "worse"
+    online_says = ("better" if ab_treated["lift_low"] > 0 else "worse" if ab_treated["lift_high"] < 0 else "no different")
+    mde = minimum_detectable_effect(float(ab.set_index("arm").loc[control, "conversion_rate"]),
+                                    int(ab["users"].min()))
+    now = pd.Timestamp.now("UTC").tz_localize(None)
+    version = str(offline["model_version"].iloc[0])
+    warehouse.replace_table("monitoring.recommendation_online_test", table.assign(model_version=version, created_at=now),
+                            f"{ONLINE_DDL_COLUMNS}, model_version, created_at")
+    warehouse.replace_table("monitoring.recommendation_ab", ab.assign(model_version=version, created_at=now))
+    verdict = (f"offline NDCG@10 says {treated} is {offline_says} than {control}; the simulated A/B test says "
+               f"{online_says} (lift in users who clicked: {ab_treated['lift']:+.4f} "
+               f"[{ab_treated['lift_low']:+.4f}, {ab_treated['lift_high']:+.4f}], minimum detectable {mde:.4f})")
+    context.log.info(verdict)
+    return MaterializeResult(metadata={
+        "model_version": version, "test_users": len(user_ids), "visits": config.visits,
+        "test_users_of_other_sources": len(all_users) - len(user_ids),
+        "listed_items_of_other_sources": int((items < 0).sum()),
+        "kendall_tau": round(agreement["kendall_tau"], 4), "kendall_p": round(agreement["kendall_p"], 4),
+        "same_best": agreement["same_best"], "offline_best": agreement["offline_best"],
+        "online_best": agreement["online_best"],
+        "discordant_pairs": MetadataValue.json(agreement["discordant_pairs"]),
+        "strategies": MetadataValue.md(table.sort_values("online_rank").round(4).to_markdown(index=False)),
+        "ab_test": MetadataValue.md(ab.round(5).to_markdown(index=False)),
+        "ab_verdict": verdict, "ab_lift": round(float(ab_treated["lift"]), 5), "ab_p_value": float(ab_treated["p_value"]),
+        "minimum_detectable_effect": round(mde, 5)})
+
+
+recommend_assets = [recommender, recommendations, recommendation_online_test]
 recommend_checks = [champion_challenger_gate, lists_respect_filters]

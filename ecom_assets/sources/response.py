@@ -1,4 +1,5 @@
-"""The demo shop responds to what it is shown: a hidden ground truth for copy impressions.
+"""The demo shop responds to what it is shown: a hidden ground truth for copy impressions
+(`CopyResponse`) and for recommendation lists (`ListResponse`, at the end).
 
 A copy impression shows one ad-copy variant for an item to a user in a slot. The arms are
 the kinds of variant a generator produces, described by what a shopper can notice: the
@@ -29,16 +30,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ecom_assets.ml.copy.arms import ARMS, FAMILIES, N_SLOTS, arm_features
 from ecom_assets.sources import catalog_vocab as V
 from ecom_assets.sources.synthetic import SyntheticShop, _row_choice
 
-LANGUAGES = ("en", "zh")
-FAMILIES = ("plain", "deal")
-LENGTHS = ("short", "long")
-ARMS = pd.DataFrame([dict(language=lang, family=fam, length=ln) for lang in LANGUAGES for fam in FAMILIES for ln in LENGTHS])
-ARMS["arm"] = ARMS["language"] + ":" + ARMS["family"] + ":" + ARMS["length"]
 SEGMENTS = tuple(V.SEGMENTS)
-N_SLOTS = 3
 POSITION_DECAY = 0.7  # examination of slot k is k^-0.7
 
 
@@ -150,21 +146,8 @@ class CopyResponse:
         preferred one, a deal line on an item on sale, and the slot. Latent tastes are not
         in it: the policy must learn what the segment and the copy's traits predict."""
         users, cat = self.shop._users, self.shop._catalogue
-        n, n_arms, n_seg = len(ctx), len(ARMS), len(SEGMENTS)
-        seg = np.eye(n_seg)[self._segment_index()[ctx.user]]  # (n, S)
-        fam = np.eye(len(FAMILIES))[pd.Index(FAMILIES).get_indexer(ARMS["family"])]  # (A, 2)
-        long = (ARMS["length"] == "long").to_numpy(float)
-        match = (ARMS["language"].to_numpy()[None, :] == users["language"][ctx.user][:, None]).astype(float)
-        deal_on_sale = fam[None, :, 1] * (cat["discount"][ctx.item] > 0)[:, None]
-        parts = [
-            np.broadcast_to(np.eye(n_arms)[None], (n, n_arms, n_arms)),
-            np.einsum("ns,af->nasf", seg, fam).reshape(n, n_arms, -1),
-            seg[:, None, :] * long[None, :, None],
-            match[:, :, None],
-            deal_on_sale[:, :, None],
-            np.broadcast_to(np.eye(N_SLOTS)[ctx.position - 1][:, None, :], (n, n_arms, N_SLOTS)),
-        ]
-        return np.concatenate(parts, axis=2)
+        return arm_features(self._segment_index()[ctx.user], len(SEGMENTS), users["language"][ctx.user],
+                            cat["discount"][ctx.item] > 0, ctx.position, N_SLOTS)
 
     def respond(self, ctx: CopyContexts, actions: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Draw clicks, purchases and revenue for the arms shown."""
@@ -205,3 +188,92 @@ def log_impressions(response: CopyResponse, ctx: CopyContexts, action_dist: np.n
         "context": [f'{{"segment": "{s}", "language": "{lang}"}}' for s, lang in zip(segment, shop._users["language"][ctx.user])],
     })
     return frame, actions, pscore
+
+
+LIST_ATTENTION = 0.3  # chance that a shopper looks at a recommendation carousel's first slot at all
+
+
+class ListResponse:
+    """Clicks and purchases on recommendation lists in a `SyntheticShop`: the online side of
+    an offline ranking metric.
+
+    A shopper looks at rank k with probability LIST_ATTENTION * k^-0.7 (the copy slots' position
+    bias), and an item looked at is clicked, carted and bought with the shop's own funnel
+    on its hidden affinity (`SyntheticShop.affinity`: tastes on that day, drift included,
+    brand, price fit and discount). Items not launched or retired that day draw nothing."""
+
+    def __init__(self, shop: SyntheticShop):
+        self.shop = shop
+
+    def _affinity(self, users: np.ndarray, lists: np.ndarray, day: date) -> tuple[np.ndarray, np.ndarray]:
+        shown = lists >= 0
+        items = np.where(shown, lists, 0)
+        return self.shop.affinity(users, items, day), shown & self.shop.available(items, day)
+
+    def click_probability(self, users: np.ndarray, lists: np.ndarray, day: date) -> np.ndarray:
+        """P(click) per user and rank, (n, k); `lists` holds item indices, -1 for an empty slot."""
+        affinity, live = self._affinity(users, lists, day)
+        examination = LIST_ATTENTION * np.arange(1, lists.shape[1] + 1, dtype=float) ** -POSITION_DECAY
+        return np.where(live, examination[None, :] * _sigmoid(-1.0 + affinity), 0.0)
+
+    def purchase_given_click(self, users: np.ndarray, lists: np.ndarray, day: date) -> np.ndarray:
+        """P(purchase | click) per user and rank: carted, then bought if in stock."""
+        affinity, _ = self._affinity(users, lists, day)
+        cat = self.shop._catalogue
+        items = np.where(lists >= 0, lists, 0)
+        disc = cat["discount"][items]
+        return (_sigmoid(-1.6 + 0.7 * affinity + 0.03 * disc) * _sigmoid(0.1 + 0.4 * affinity + 0.02 * disc)
+                * (cat["stock"][items] > 0))
+
+    def expected(self, users: np.ndarray, lists: np.ndarray, day: date) -> pd.DataFrame:
+        """The exact per-user value of showing `lists`: expected clicks, the probability of at
+        least one click (clicks on different ranks are independent given the list), and
+        expected revenue."""
+        click = self.click_probability(users, lists, day)
+        paid = self._paid(lists)
+        return pd.DataFrame({"clicks": click.sum(axis=1), "any_click": 1.0 - np.prod(1.0 - click, axis=1),
+                             "revenue": (click * self.purchase_given_click(users, lists, day) * paid).sum(axis=1)})
+
+    def _paid(self, lists: np.ndarray) -> np.ndarray:
+        cat = self.shop._catalogue
+        items = np.where(lists >= 0, lists, 0)
+        return (cat["price"] * (1 - cat["discount"] / 100))[items]
+
+    def respond(self, users: np.ndarray, lists: np.ndarray, day: date, rng: np.random.Generator) -> pd.DataFrame:
+        """Draw each user's clicks and purchases on their list: per user, clicks, converted
+        (clicked anything), purchases and revenue."""
+        click = rng.random(lists.shape) < self.click_probability(users, lists, day)
+        bought = click & (rng.random(lists.shape) < self.purchase_given_click(users, lists, day))
+        return pd.DataFrame({"clicks": click.sum(axis=1), "converted": click.any(axis=1).astype(int),
+                             "purchases": bought.sum(axis=1), "revenue": np.where(bought, self._paid(lists), 0.0).sum(axis=1)})
+
+
+def simulate_list_test(response: ListResponse, users: np.ndarray, user_ids: np.ndarray, lists: dict[str, np.ndarray],
+                       start: date, arms: list[str], salt: str, visits: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An online test of recommendation strategies in the demo shop.
+
+    `users` (shop indices) and `user_ids` (their pseudonyms, for the salted assignment)
+    are the test users; `lists` holds each strategy's top items for them (n, k). Returns
+    (exact, per_user): `exact`, per strategy, the shop's true value of showing its lists
+    to every test user on each of `visits` days from `start` (clicks, P(any click) and
+    revenue per user and visit); `per_user`, one row per test user of a simulated A/B test
+    between `arms` (salted, equal shares), each user seeing their arm's list on every
+    visit: arm, clicks, converted (clicked at least once), purchases, revenue."""
+    from datetime import timedelta
+
+    from ecom_assets.ml.bandits.abtest import assign
+
+    missing = [a for a in arms if a not in lists]
+    if missing:
+        raise ValueError(f"A/B arms {missing} have no test lists; strategies: {sorted(lists)}")
+    days = [start + timedelta(days=v) for v in range(visits)]
+    exact = pd.DataFrame([{"strategy": name, **response.expected(users, top, day).mean().to_dict()}
+                          for name, top in lists.items() for day in days]).groupby("strategy", as_index=False).mean()
+    arm = assign(user_ids, arms, salt)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for name in arms:
+        who = np.flatnonzero(arm == name)
+        outcome = sum(response.respond(users[who], lists[name][who], day, rng) for day in days)
+        frames.append(outcome.assign(arm=name, converted=(outcome["converted"] > 0).astype(int)))
+    return exact, pd.concat(frames, ignore_index=True)

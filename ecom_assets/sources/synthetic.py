@@ -312,6 +312,41 @@ class SyntheticShop:
         d = self.config.drift_day
         return self.config.drift_strength if d is not None and day >= d else 0.0
 
+    def _tastes(self, day: date) -> np.ndarray:
+        """Every user's leaf preferences on `day`: from the drift date on they rotate towards
+        the next top category, by `drift_strength`."""
+        u, leaves, drift = self._users, self._leaves, self._drift(day)
+        leaf_pref = u["leaf_pref"]
+        if drift > 0:
+            leaf_top = leaves["top"].to_numpy()
+            rotated = u["top_pref"][:, (leaf_top + 1) % len(V.TOP_CATEGORIES)]
+            leaf_pref = (1 - drift) * leaf_pref + drift * rotated * (leaf_pref / u["top_pref"][:, leaf_top])
+        return leaf_pref
+
+    def _fit(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """How well each item of `items` (n, k) suits the user of its row (`users`, n): a
+        favourite brand, its price against the leaf's median for the user's price
+        sensitivity, and its discount."""
+        cat, price_sens = self._catalogue, self._users["price_sens"]
+        brand_match = (cat["brand"][items][:, :, None] == self._users["fav_brands"][users][:, None, :]).any(axis=2)
+        rel_price = np.log(cat["price"][items] / cat["leaf_median"][cat["leaf"][items]])
+        return 1.4 * brand_match - 2.0 * price_sens[users][:, None] * rel_price \
+            + 0.025 * price_sens[users][:, None] * cat["discount"][items]
+
+    def affinity(self, users: np.ndarray, items: np.ndarray, day: date) -> np.ndarray:
+        """The shop's hidden affinity of each user (`users`, n) for each item of its row
+        (`items`, n x k) on `day`: the same taste and fit terms the day's events are drawn
+        with (the click of a viewed item is sigmoid(-1 + affinity)), without the session's
+        own momentum (a followed link, a replenished staple)."""
+        cat, n_leaves = self._catalogue, len(self._leaves)
+        taste = np.log(self._tastes(day)[users[:, None], cat["leaf"][items]] * n_leaves + 1e-9)
+        return 0.45 * taste + 0.5 * self._fit(users, items)
+
+    def available(self, items: np.ndarray, day: date) -> np.ndarray:
+        """Whether each item is launched and active on `day`."""
+        cat = self._catalogue
+        return (cat["launch_offset"][items] <= (day - self.config.start).days) & cat["active"][items].astype(bool)
+
     def events_for_day(self, day: date | str) -> pd.DataFrame:
         """All behaviour events of one calendar day, sorted by time."""
         day = date.fromisoformat(day) if isinstance(day, str) else day
@@ -342,11 +377,7 @@ class SyntheticShop:
             return self._empty_events()
         s_user = np.searchsorted(np.cumsum(act), rng.random(n_sessions) * act.sum(), side="right")
         s_user = np.minimum(s_user, cfg.n_users - 1)
-        leaf_pref = u["leaf_pref"]
-        if drift > 0:
-            leaf_top = leaves["top"].to_numpy()
-            rotated = u["top_pref"][:, (leaf_top + 1) % len(V.TOP_CATEGORIES)]
-            leaf_pref = (1 - drift) * leaf_pref + drift * rotated * (leaf_pref / u["top_pref"][:, leaf_top])
+        leaf_pref = self._tastes(day)
         s_pref = leaf_pref[s_user]
         s_focus = _row_choice(rng, s_pref)
         s_replenish = rng.random(n_sessions) < 0.08
@@ -362,7 +393,6 @@ class SyntheticShop:
         v_item = np.empty(n_views, dtype=np.int64)
         v_affinity = np.empty(n_views)
         comp = leaves["complement_idx"].to_numpy()
-        price_sens = u["price_sens"]
         for pos in range(int(s_views.max())):
             idx = np.flatnonzero(v_pos == pos)
             sess = v_session[idx]
@@ -375,10 +405,7 @@ class SyntheticShop:
             # Consideration set: a few popular items of the leaf; the user picks the best fit.
             u_draw = rng.random((len(idx), _CONSIDERATION)) * leaf_total[leaf][:, None] + cum_before[leaf][:, None]
             cand = order[np.minimum(np.searchsorted(cum, u_draw, side="right"), cfg.n_items - 1)]
-            brand_match = (cat["brand"][cand][:, :, None] == u["fav_brands"][users][:, None, :]).any(axis=2)
-            rel_price = np.log(cat["price"][cand] / cat["leaf_median"][cat["leaf"][cand]])
-            fit = 1.4 * brand_match - 2.0 * price_sens[users][:, None] * rel_price \
-                + 0.025 * price_sens[users][:, None] * cat["discount"][cand]
+            fit = self._fit(users, cand)
             pick = np.argmax(fit + rng.gumbel(size=fit.shape), axis=1)
             item = cand[np.arange(len(idx)), pick]
             chosen_fit = fit[np.arange(len(idx)), pick]

@@ -107,3 +107,23 @@ def exposure_gini(recommended: np.ndarray, item_group: np.ndarray, n_groups: int
     every group counted, including those never shown."""
     items = recommended[recommended >= 0]
     return gini(np.bincount(item_group[items], minlength=n_groups))
+
+
+def ranking_agreement(offline: dict[str, float], online: dict[str, float]) -> dict:
+    """Do two measurements order the same strategies alike? Kendall's tau-b and
+    Spearman's rho between the two scores (higher is better in both), each with its
+    p-value, whether the winner is the same, and the pairs the two order differently."""
+    from scipy.stats import kendalltau, spearmanr
+
+    names = sorted(set(offline) & set(online))
+    if len(names) < 2:
+        raise ValueError(f"need at least two strategies measured both ways, got {names}")
+    a, b = np.array([offline[n] for n in names]), np.array([online[n] for n in names])
+    tau, tau_p = kendalltau(a, b)
+    rho, rho_p = spearmanr(a, b)
+    discordant = [f"{x} vs {y}" for i, x in enumerate(names) for j, y in enumerate(names)
+                  if i < j and (a[i] - a[j]) * (b[i] - b[j]) < 0]
+    return {"strategies": len(names), "kendall_tau": float(tau), "kendall_p": float(tau_p),
+            "spearman_rho": float(rho), "spearman_p": float(rho_p),
+            "offline_best": names[int(np.argmax(a))], "online_best": names[int(np.argmax(b))],
+            "same_best": bool(np.argmax(a) == np.argmax(b)), "discordant_pairs": discordant}

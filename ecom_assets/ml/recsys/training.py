@@ -103,6 +103,10 @@ class TrainResult:
     at_cutoff: Blend | None = None
     """The same hybrid fit only on what came before the test cutoff: it has seen nothing
     later, so a later training can score it on its own validation window (the gate)."""
+    test_lists: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each strategy's top 10 (item indices, -1 for an empty slot) for `test_users`, the
+    users of the test window: what an online test of the strategies would show them."""
+    test_users: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
 def evaluate_lists(items: np.ndarray, relevant: list[set], groups: ItemGroups, popularity: np.ndarray,
@@ -193,11 +197,12 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     hybrid = Blend(make_components(settings, sasrec_epochs), weights).fit(hist_test, ev.n_items, times=times_test)
     components = hybrid.components
     strategies = [*components.values(), *(b.fit(hist_test, ev.n_items) for b in baseline_strategies(settings)), hybrid]
-    rows = []
+    rows, test_lists = [], {}
     for strategy in strategies:
         if len(test_split.targets):
             top = recommend(strategy, test_split.users, test_split.histories, settings.k, exclude=test_split.histories)
             scores = evaluate_lists(top.items, relevant, groups, popularity, ev.n_users, ev.n_items)
+            test_lists[strategy.name] = top.items[:, :10]
         else:
             scores = {}
         rows.append({"strategy": strategy.name, "evaluated_users": int(len(test_split.targets)), **scores})
@@ -206,4 +211,5 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
     # 3. The serving model: the hybrid refit on everything.
     all_histories, all_times = histories_with_times(ev)
     model = Blend(make_components(settings, sasrec_epochs), weights).fit(all_histories, ev.n_items, times=all_times)
-    return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs}, at_cutoff=hybrid)
+    return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs}, at_cutoff=hybrid,
+                       test_lists=test_lists, test_users=np.asarray(test_split.users, dtype=np.int64))

@@ -44,3 +44,17 @@ def test_beyond_accuracy_metrics_by_hand():
     assert exposure_gini(rec, group, 3) == pytest.approx(gini(np.array([3, 2, 0])))
     # AP: hits at ranks 1 and 3 of 2 relevant -> (1/1 + 2/3) / 2
     assert map_at_k(np.array([[5, 6, 7]]), [{5, 7}], 3) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_ranking_agreement_between_offline_and_online_orders():
+    from ecom_assets.ml.recsys.metrics import ranking_agreement
+
+    same = ranking_agreement({"a": 0.3, "b": 0.2, "c": 0.1}, {"a": 9.0, "b": 5.0, "c": 1.0, "d": 7.0})
+    assert same["strategies"] == 3 and same["kendall_tau"] == pytest.approx(1.0) and same["same_best"]
+    assert same["discordant_pairs"] == []
+    flipped = ranking_agreement({"a": 0.3, "b": 0.2, "c": 0.1}, {"a": 1.0, "b": 5.0, "c": 3.0})
+    # pairs: (a,b) discordant, (a,c) discordant, (b,c) concordant -> tau = (1 - 2) / 3
+    assert flipped["kendall_tau"] == pytest.approx(-1 / 3) and flipped["discordant_pairs"] == ["a vs b", "a vs c"]
+    assert flipped["offline_best"] == "a" and flipped["online_best"] == "b" and not flipped["same_best"]
+    with pytest.raises(ValueError, match="at least two"):
+        ranking_agreement({"a": 1.0}, {"a": 1.0, "b": 2.0})
