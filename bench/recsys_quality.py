@@ -4,9 +4,14 @@
 Leave-one-out (last item = test, second-to-last = validation), every item ranked, items
 in the history excluded, random tie-breaks. Every choice (component settings, blend
 weights) is made on the validation split; the test split is scored once, at the end.
+The learning-to-rank stage trains on the items before the validation item (the one before
+it and the one before that, every strategy refit on what came before each) and stops early
+on the validation item; SASRec trains once, on the earliest of those histories, so that
+its scores are honest in every window.
 
-    .venv/bin/python bench/recsys_quality.py --dataset amazon-beauty
+    .venv/bin/python bench/recsys_quality.py --dataset amazon-beauty          (~8 min on 2 cores)
     .venv/bin/python bench/recsys_quality.py --dataset amazon-scientific
+    .venv/bin/python bench/recsys_quality.py --dataset amazon-beauty --sasrec-seconds 480   (SASRec too)
     .venv/bin/python bench/recsys_quality.py --path FILE --format s3rec      (any file in that format)
     .venv/bin/python bench/recsys_quality.py --path FOLDER --format recbole
 
@@ -34,8 +39,10 @@ from common import write_result  # noqa: E402
 from ecom_assets.ml.recsys.blend import Blend, tune_weights  # noqa: E402
 from ecom_assets.ml.recsys.candidates import ItemKNN, MatrixFactorisation, Popularity, Transitions  # noqa: E402
 from ecom_assets.ml.recsys.evaluation import evaluate, metrics_from_ranks, ranks_for  # noqa: E402
+from ecom_assets.ml.recsys.ranker import LearnedRanker, RankerSettings, RankingWindow, item_counts_of  # noqa: E402
 from ecom_assets.ml.recsys.sasrec import SASRec, SASRecConfig  # noqa: E402
 from ecom_assets.ml.recsys.sequences import Split, leave_one_out, training_histories  # noqa: E402
+from ecom_assets.ml.recsys.text_similarity import AttributeSimilarity  # noqa: E402
 from ecom_assets.sources.public import read_recbole, read_s3rec  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -82,14 +89,47 @@ def _select(make, grid, hist, n_items, valid, rows, log):
     return best, best_v
 
 
+def item_attributes(path: Path, fmt: str, data):
+    """Per item (in the data set's item order), its attribute ids from the S3-Rec
+    preprocessing's `<name>_item2attributes.json` beside the interactions, when there is
+    one; else the words of the items' text (an item x word matrix), when the data set has
+    text; else None."""
+    import json
+
+    if fmt != "s3rec" and data.item_text:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        texts = [data.item_text.get(i, "") for i in range(data.n_items)]
+        return CountVectorizer(min_df=2, max_df=0.5, binary=True).fit_transform(texts)
+    if fmt != "s3rec":
+        return None
+    candidates = sorted(path.parent.glob(f"{path.stem}_item2attributes.json")) or sorted(path.parent.glob("*item2attributes.json"))
+    if not candidates:
+        return None
+    raw = json.loads(candidates[0].read_text())
+    return [raw.get(str(label), []) for label in data.item_labels]
+
+
+def earlier_window(data, valid: Split, back: int = 3) -> tuple[Split, list]:
+    """A ranker training window: each user's item `back` places from the end (before the
+    validation item; users with at least back + 1 items), and every user's items before
+    that for fitting."""
+    import numpy as np
+
+    users = np.array([u for u in valid.users if len(data.sequences[u]) > back], dtype=np.int64)
+    split = Split([data.sequences[u][:-back] for u in users], np.array([data.sequences[u][-back] for u in users]), users)
+    return split, [s[:-back] for s in data.sequences]
+
+
 def run(dataset_name: str, path: Path, fmt: str, sample: int, seed: int, sasrec_seconds: float, device: str,
-        log=print) -> dict:
+        ranker: bool = True, train_windows: int = 3, log=print) -> dict:
     import numpy as np
 
     t_start = time.perf_counter()
     data = read_s3rec(path) if fmt == "s3rec" else read_recbole(path)
     valid, test = leave_one_out(data)
     hist_valid, hist_test = training_histories(data, valid), training_histories(data, test)
+    windows_back = [earlier_window(data, valid, back=3 + w) for w in range(train_windows)]
     log(f"{dataset_name}: {data.n_users:,} users, {data.n_items:,} items, {data.n_interactions:,} interactions; "
         f"{len(test.targets):,} evaluated users")
     rows = np.sort(np.random.default_rng(seed).choice(len(valid.targets), min(sample, len(valid.targets)), replace=False))
@@ -99,13 +139,24 @@ def run(dataset_name: str, path: Path, fmt: str, sample: int, seed: int, sasrec_
     trans_params, _ = _select(Transitions, TRANSITION_GRID + [dict(window=1, decay=0.5)], hist_valid, data.n_items, valid, rows, log)
     knn_params, _ = _select(ItemKNN, KNN_GRID, hist_valid, data.n_items, valid, rows, log)
 
+    attributes = item_attributes(path, fmt, data)
+    if isinstance(attributes, list):
+        log(f"  item attributes: {sum(len(a) > 0 for a in attributes):,} items with "
+            f"{len({x for a in attributes for x in a}):,} distinct attribute ids")
+    elif attributes is not None:
+        log(f"  item attributes from the item text: {attributes.shape[1]:,} words on "
+            f"{int((attributes.getnnz(axis=1) > 0).sum()):,} items")
+
     def components():
-        return {
+        out = {
             "transitions_tuned": Transitions(**trans_params, name="transitions_tuned"),
             "item_knn_tuned": ItemKNN(**knn_params, name="item_knn_tuned"),
             "popularity": Popularity(),
             "als": MatrixFactorisation("als", factors=64, iterations=15, seed=seed),
         }
+        if attributes is not None:
+            out["attributes"] = AttributeSimilarity().with_attributes(attributes)
+        return out
 
     # SASRec trains once, on the validation histories (items before the validation target),
     # stopping early on validation NDCG@10; at test time it reads the history up to the
@@ -115,7 +166,8 @@ def run(dataset_name: str, path: Path, fmt: str, sample: int, seed: int, sasrec_
         valid_sub = Split([valid.histories[i] for i in rows], valid.targets[rows], valid.users[rows])
         t_sas = time.perf_counter()
         sasrec = SASRec(SASRecConfig(max_seconds=sasrec_seconds, seed=seed, device=device)).fit(
-            hist_valid, data.n_items, validation=valid_sub, log=lambda line: None)
+            windows_back[-1][1] if ranker else hist_valid, data.n_items,
+            validation=valid_sub, log=lambda line: None)
         sasrec_seconds_used = time.perf_counter() - t_sas
         log(f"  sasrec: {len(sasrec.history)} epochs in {sasrec_seconds_used:.0f} s on {sasrec.device}, "
             f"best validation NDCG@10 {sasrec.best_validation_ndcg10:.4f}")
@@ -125,6 +177,28 @@ def run(dataset_name: str, path: Path, fmt: str, sample: int, seed: int, sasrec_
     weights, trace = tune_weights(fitted, valid, sample=sample, seed=seed)
     tuning_seconds = time.perf_counter() - t0
     log(f"  blend weights {weights} (validation NDCG@10 {trace['validation_NDCG@10']:.4f}); tuning {tuning_seconds:.0f} s")
+
+    # 1b. The learning-to-rank stage: trained on the earlier window, stopped on validation.
+    learned, ranker_trace, ranker_seconds = None, {}, 0.0
+    if ranker:
+        t0 = time.perf_counter()
+        windows = []
+        for split, hist in windows_back:
+            window_fit = {n: c.fit(hist, data.n_items) for n, c in components().items()}
+            if sasrec is not None:
+                window_fit["sasrec"] = sasrec
+            windows.append(RankingWindow(window_fit, split, item_counts=item_counts_of(hist, data.n_items)))
+        learned = LearnedRanker(dict(fitted), weights, RankerSettings(seed=seed),
+                                item_counts=item_counts_of(hist_valid, data.n_items))
+        learned.n_items = data.n_items
+        ranker_trace = learned.train(windows, RankingWindow(fitted, valid, item_counts=learned.item_counts))
+        # Beside the blend's: the same validation users, the full protocol (every item ranked).
+        ranker_trace["validation_ndcg10_sample"] = round(_validation_ndcg(learned, valid, rows), 4)
+        ranker_seconds = time.perf_counter() - t0
+        log(f"  ranker: {ranker_trace['chosen']}, {ranker_trace['rounds']} rounds on {ranker_trace['train_queries']:,} "
+            f"queries ({ranker_trace['train_rows']:,} rows), candidate recall {ranker_trace['candidate_recall_valid']:.3f} "
+            f"on validation, validation NDCG@10 {ranker_trace['validation_ndcg10_sample']:.4f} on {len(rows)} users "
+            f"(blend {trace['validation_NDCG@10']:.4f}); {ranker_seconds:.0f} s")
 
     # 2. Each strategy fit on histories before the test item, scored once on test.
     strategies = [
@@ -137,6 +211,7 @@ def run(dataset_name: str, path: Path, fmt: str, sample: int, seed: int, sasrec_
         ItemKNN(**knn_params, name="item_knn_tuned"),
         *([sasrec] if sasrec is not None else []),
         Blend({**components(), **({"sasrec": sasrec} if sasrec is not None else {})}, weights),
+        *([learned] if learned is not None else []),
     ]
     results = {}
     for s in strategies:
@@ -149,6 +224,11 @@ def run(dataset_name: str, path: Path, fmt: str, sample: int, seed: int, sasrec_
                     component.fit(hist_test, data.n_items)
             s.n_items = data.n_items
             fit_s = time.perf_counter() - t0 + (sasrec_seconds_used if sasrec is not None else 0.0)
+            blend_components = s.components
+        elif s is learned:  # the blend's components, fit on the test histories
+            s.components, s.n_items = dict(blend_components), data.n_items
+            s.item_counts = item_counts_of(hist_test, data.n_items)
+            fit_s = ranker_seconds
         else:
             s.fit(hist_test, data.n_items)
             fit_s = time.perf_counter() - t0
@@ -176,6 +256,10 @@ def run(dataset_name: str, path: Path, fmt: str, sample: int, seed: int, sasrec_
                                                "seconds": round(sasrec_seconds_used, 1),
                                                "best_validation_ndcg10": sasrec.best_validation_ndcg10,
                                                "config": vars(sasrec.config)},
+        "ranker": None if learned is None else {**ranker_trace, "seconds": round(ranker_seconds, 1),
+                                                "settings": vars(learned.settings),
+                                                "importance_gain": dict(sorted(learned.importance.items(),
+                                                                               key=lambda kv: -kv[1]))},
         "tuning_seconds": round(tuning_seconds, 1),
         "total_seconds": round(time.perf_counter() - t_start, 1),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),
@@ -190,8 +274,13 @@ def main() -> int:
     parser.add_argument("--format", choices=("s3rec", "recbole"))
     parser.add_argument("--sample", type=int, default=4000, help="validation users used for selection and blending")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sasrec-seconds", type=float, default=480.0, help="SASRec training budget (0 = skip)")
+    # SASRec trains ~8 minutes on 2 CPU cores; with the ranker's three training windows the
+    # whole Beauty run would pass 15 minutes, so it is opt-in (e.g. 480 on a GPU or a big CPU).
+    parser.add_argument("--sasrec-seconds", type=float, default=0.0, help="SASRec training budget (0 = skip)")
     parser.add_argument("--device", default="auto", help="torch device for SASRec: auto | cpu | cuda")
+    parser.add_argument("--no-ranker", action="store_true", help="leave the learning-to-rank stage out")
+    parser.add_argument("--ranker-windows", type=int, default=3, choices=(1, 2, 3),
+                        help="earlier items the ranker trains on (1: the one before validation; 2, 3: and those before)")
     args = parser.parse_args()
     if args.path:
         if not args.format:
@@ -202,7 +291,8 @@ def main() -> int:
     if not path.exists():
         print(f"{path} not found", file=sys.stderr)
         return 2
-    result = run(name, path, fmt, args.sample, args.seed, args.sasrec_seconds, args.device)
+    result = run(name, path, fmt, args.sample, args.seed, args.sasrec_seconds, args.device, ranker=not args.no_ranker,
+                 train_windows=args.ranker_windows)
     refs = result["references"]
     if refs.get("published"):
         print("  published (same protocol), HR@10 / NDCG@10:",

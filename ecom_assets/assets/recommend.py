@@ -11,6 +11,7 @@
                                 online, and what does a simulated A/B test of two read?
 """
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -33,9 +34,15 @@ from dagster import (
 from ecom_assets.assets.configs import to_settings
 from ecom_assets.assets.gates import current_champion, gate_check, gate_metadata, new_version, register_version
 from ecom_assets.assets.metadata import preview
-from ecom_assets.assets.shop_tables import read_catalogue, read_history, read_item_embeddings
+from ecom_assets.assets.shop_tables import (
+    read_catalogue,
+    read_feature_snapshots,
+    read_history,
+    read_item_attributes,
+    read_item_embeddings,
+)
 from ecom_assets.ml.common.rescoring import rescore_champion
-from ecom_assets.ml.recsys.lists import recommendation_lists
+from ecom_assets.ml.recsys.lists import cold_start_lists, recommendation_lists
 from ecom_assets.ml.recsys.strategy import load_strategy
 from ecom_assets.ml.recsys.training import RecommenderSettings, score_saved_model, train_recommender
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
@@ -47,7 +54,8 @@ GATE_METRIC = "NDCG@10"
 AT_CUTOFF_FILE = "model_at_cutoff.npz"
 FEATURE_DEPS = [AssetKey(["marts", "positive_events"]), AssetKey(["marts", "split_cutoff"]),
                 AssetKey(["marts", "user_features"]), AssetKey(["marts", "catalogue"])]
-TRAIN_DEPS = [*FEATURE_DEPS, AssetKey(["ml", "item_embeddings"])]
+TRAIN_DEPS = [*FEATURE_DEPS, AssetKey(["ml", "item_embeddings"]), AssetKey(["marts", "user_features_as_of"]),
+              AssetKey(["marts", "item_features_as_of"]), AssetKey(["marts", "item_features"])]
 
 
 class RecommenderConfig(Config):
@@ -68,6 +76,11 @@ class RecommenderConfig(Config):
     sasrec_epochs: int = 40
     use_text: bool = True
     """Blend in text similarity from ml.item_embeddings (when that table exists)."""
+    ranker: bool = True
+    """Train the learning-to-rank stage (LightGBM lambdarank over the strategies' candidates, with the dbt features)."""
+    serve_tolerance: float = 0.02
+    """The blend or ranker serves only if it is at most this much (relative NDCG@10 on the newest window) below the best
+    single strategy; else that strategy serves."""
 
 
 
@@ -89,6 +102,17 @@ def test_lists_table(result, users: pd.Index, items: pd.Index) -> pd.DataFrame:
             "rank": np.tile(np.arange(1, lists.shape[1] + 1), len(lists))[filled.ravel()],
             "item_id": items.to_numpy()[lists[filled]]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["strategy", "user_id", "rank", "item_id"])
+
+
+def importance_chart(importance: dict[str, float], top: int = 20) -> MetadataValue:
+    """The ranker's features by gain, largest first, as bars."""
+    if not importance:
+        return MetadataValue.md("_(no ranker trained)_")
+    total = sum(importance.values()) or 1.0
+    rows = sorted(importance.items(), key=lambda kv: -kv[1])[:top]
+    frame = pd.DataFrame({"strategy": [n for n, _ in rows], "gain_share": [g / total for _, g in rows]})
+    return MetadataValue.md(_bar_chart(frame, "gain_share").replace("**gain_share by strategy**",
+                                                                     "**Ranker feature importance (share of gain)**"))
 
 
 def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) -> str:
@@ -119,24 +143,33 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
     embeddings, encoder_version = read_item_embeddings(warehouse, items) or (None, None)
     if embeddings is None and config.use_text:
         context.log.warning("ml.item_embeddings not found: training without the text strategy")
-    settings = to_settings(config, RecommenderSettings, item_embeddings=embeddings if config.use_text else None)
+    settings = to_settings(config, RecommenderSettings, item_embeddings=embeddings if config.use_text else None,
+                           side_features=read_feature_snapshots(warehouse, users, items),
+                           item_attributes=read_item_attributes(warehouse, items))
+    if settings.side_features is None:
+        context.log.warning("marts.*_as_of not found: the ranker trains without the dbt features")
     result = train_recommender(events, users, catalogue, cutoff, settings)
+    context.log.info(f"serving: {result.serving.get('reason')}")
 
     new = new_version(context, model_store, MODEL_NAME)
     ids = {"item_ids": items.to_numpy(dtype=str), "user_ids": users.to_numpy(dtype=str)}
     sha = result.model.save(new.folder / "model.npz", extras=ids)
     # The twin fit only up to the test cutoff: what a later training's gate can score.
     at_cutoff_sha = result.at_cutoff.save(new.folder / AT_CUTOFF_FILE, extras=ids) if result.at_cutoff else None
-    hybrid = result.metrics.set_index("strategy").loc["hybrid"].to_dict()
+    served = result.serving.get("serves", "hybrid")
+    by_strategy = result.metrics.set_index("strategy")
+    served_row = by_strategy.loc[served if served in by_strategy.index else "hybrid"].to_dict()
     params = {**config.model_dump(), "weights": result.weights, "text_encoder_version": encoder_version,
-              "test_cutoff": str(cutoff), "at_cutoff_sha256": at_cutoff_sha}
+              "test_cutoff": str(cutoff), "at_cutoff_sha256": at_cutoff_sha, "serves": served,
+              "events_until": str(events["event_time"].max()) if len(events) else None,
+              "serving_reason": result.serving.get("reason")}
     metrics = {GATE_METRIC: result.validation["NDCG@10"], "validation_users": result.validation["users"],
-               "test_ndcg_10": hybrid.get("ndcg_10"), "test_recall_10": hybrid.get("recall_10")}
+               "test_ndcg_10": served_row.get("ndcg_10"), "test_recall_10": served_row.get("recall_10")}
     card = new.card(params=params, metrics=metrics, sha256=sha,
                     data={"users": len(users), "items": len(items), "events": len(events), "test_cutoff": str(cutoff),
                           "at_cutoff_sha256": at_cutoff_sha},
-                    summary=[f"hybrid of {', '.join(k for k, w in result.weights.items() if w)}, weights tuned on the "
-                             f"{config.valid_days:g} days before the test cutoff {cutoff}"])
+                    summary=[f"{served} over {', '.join(k for k, w in result.weights.items() if w)}: "
+                             f"{result.serving.get('reason', '')}"])
 
     def score_at_cutoff(champ: dict) -> float:
         path = Path(champ["artifact_path"]).parent / AT_CUTOFF_FILE
@@ -160,7 +193,11 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
                   "sasrec_epochs": result.tuning.get("sasrec_epochs") or 0, **gate_metadata(decision),
                   "weights": MetadataValue.json(result.weights),
                   "validation_ndcg_10": round(result.validation["NDCG@10"], 4),
-                  "validation_users": result.validation["users"]},
+                  "validation_users": result.validation["users"],
+                  "serves": served, "serving_reason": result.serving.get("reason", ""),
+                  "newest_window_ndcg_10": MetadataValue.json(result.serving.get("newest_window_ndcg_10", {})),
+                  "ranker": MetadataValue.json({k: v for k, v in result.ranker_trace.items()}),
+                  "feature_importance": importance_chart(result.importance)},
     )
     yield MaterializeResult(
         asset_key=AssetKey(["ml", "recommendation_metrics"]),
@@ -177,18 +214,29 @@ champion_challenger_gate = gate_check(MODEL_NAME, AssetKey(["ml", "recommender"]
 @asset(key=["serving", "recommendations"], deps=[AssetKey(["ml", "recommender"]), *FEATURE_DEPS], group_name=GROUP,
        kinds={"duckdb"}, pool=POOL,
        description="Top-K items per user from the registry's champion, with the strategy behind each item and a reason; "
-                   "bought items excluded, hidden and out-of-stock items filtered.")
+                   "bought items excluded, hidden and out-of-stock items filtered; users who joined after the "
+                   "champion's training get popular items of their segment or country and of what they viewed since.")
 def recommendations(context: AssetExecutionContext, config: ServingConfig, warehouse: WarehouseResource) -> MaterializeResult:
     champ = current_champion(warehouse, MODEL_NAME, required_by="serving/recommendations")
     model, extras = load_strategy(Path(champ["artifact_path"]), expected_sha256=champ["sha256"])
-    events, _, _ = read_history(warehouse)
-    frame = recommendation_lists(model, pd.Index(extras["user_ids"]), pd.Index(extras["item_ids"]), events,
-                                 read_catalogue(warehouse), config.k, config.exclude)
+    events, cutoff, _ = read_history(warehouse)
+    catalogue = read_catalogue(warehouse)
+    known = pd.Index(extras["user_ids"])
+    frame = recommendation_lists(model, known, pd.Index(extras["item_ids"]), events, catalogue, config.k, config.exclude)
+    # Users who joined after the champion's training: popular in their segment or country,
+    # and in what they viewed since, each slot with its reason.
+    everyone = warehouse.query("SELECT user_id, segment, country FROM marts.user_features")
+    new_users = everyone.loc[~everyone["user_id"].isin(known), "user_id"]
+    params = champ["params"] if isinstance(champ["params"], dict) else json.loads(champ["params"] or "{}")
+    since = pd.Timestamp(params.get("events_until") or params.get("test_cutoff") or cutoff)
+    cold = cold_start_lists(everyone, new_users, events, catalogue, config.k, since)
+    frame = pd.concat([frame, cold], ignore_index=True) if len(cold) else frame
     frame = frame.assign(model_version=champ["version"], generated_at=datetime.now(timezone.utc).replace(tzinfo=None))
     warehouse.replace_table("serving.recommendations", frame)
-    kinds = frame["reason"].str.extract(r"^(often bought with|because you viewed|similar to|popular in)")[0].value_counts()
+    kinds = frame["reason"].str.extract(r"^(often bought with|because you viewed|similar to|popular in|popular with)")[0].value_counts()
     return MaterializeResult(metadata={
         "dagster/row_count": len(frame), "users": int(frame["user_id"].nunique()), "model_version": champ["version"],
+        "cold_start_users": int(cold["user_id"].nunique()) if len(cold) else 0,
         "strategy_mix": MetadataValue.json(frame["strategy"].value_counts().to_dict()),
         "reason_mix": MetadataValue.json(kinds.to_dict()),
         "preview": preview(frame.drop(columns=["generated_at"]), rows=8),

@@ -42,3 +42,72 @@ def read_item_embeddings(warehouse: WarehouseResource, item_ids: pd.Index) -> tu
     where = item_ids.get_indexer(table["item_id"])
     out[where[where >= 0]] = matrix[where >= 0]
     return out, str(table["model_version"].iloc[0])
+
+
+USER_AS_OF_COLUMNS = ["n_events", "n_sessions", "n_clicks", "n_purchases", "n_distinct_items", "browse_seconds",
+                      "click_depth", "session_conversion_rate", "purchase_frequency", "recency_days", "monetary_value",
+                      "avg_price_viewed", "events_last_7_days"]
+ITEM_AS_OF_COLUMNS = ["views", "clicks", "purchases", "n_users", "events_last_7_days", "decayed_weight", "ctr",
+                      "conversion_rate", "age_days"]
+ITEM_STATIC_COLUMNS = ["effective_price", "discount_pct"]
+
+
+def read_feature_snapshots(warehouse: WarehouseResource, users: pd.Index, items: pd.Index):
+    """The point-in-time features of the dbt marts `user_features_as_of` and
+    `item_features_as_of` (with the catalogue's price and discount), as a function of a
+    time: `features(as_of)` gives those of the newest snapshot taken at or before `as_of`
+    (never one after: that would leak the window a model learns from), `features(None)`
+    the serving snapshot; rows aligned to `users` and `items`, NaN where a user or item
+    had no event yet. None when the marts do not exist (a warehouse built before them)."""
+    from ecom_assets.ml.recsys.ranker import SideFeatures
+
+    with warehouse.connect(read_only=True) as con:
+        if not (table_exists(con, "marts.user_features_as_of") and table_exists(con, "marts.item_features_as_of")):
+            return None
+        times = con.execute("SELECT as_of, purpose FROM marts.feature_snapshot_times ORDER BY as_of").df()
+        user_rows = con.execute(f"SELECT as_of, user_id, {', '.join(USER_AS_OF_COLUMNS)} FROM marts.user_features_as_of").df()
+        item_rows = con.execute(f"SELECT as_of, item_id, {', '.join(ITEM_AS_OF_COLUMNS)} FROM marts.item_features_as_of").df()
+        static = con.execute(f"SELECT item_id, {', '.join(ITEM_STATIC_COLUMNS)} FROM marts.catalogue").df()
+    static = static.set_index("item_id").reindex(items).to_numpy(np.float32)
+    history = times.loc[times["purpose"] == "history", "as_of"].to_numpy("datetime64[s]")
+    serving = times.loc[times["purpose"] == "serving", "as_of"].to_numpy("datetime64[s]")
+    cache: dict = {}
+
+    def aligned(rows: pd.DataFrame, key: str, index: pd.Index, columns: list[str], when) -> np.ndarray:
+        at = rows[rows["as_of"].to_numpy("datetime64[s]") == when]
+        out = np.full((len(index), len(columns)), np.nan, np.float32)
+        where = index.get_indexer(at[key])
+        out[where[where >= 0]] = at.loc[where >= 0, columns].to_numpy(np.float32)
+        return out
+
+    def features(as_of) -> SideFeatures:
+        if as_of is None:
+            when = serving[-1] if len(serving) else None
+        else:
+            earlier = history[history <= np.datetime64(as_of, "s")]
+            when = earlier[-1] if len(earlier) else None
+        if when not in cache:
+            if when is None:  # before the oldest snapshot: nothing is known yet
+                user = np.full((len(users), len(USER_AS_OF_COLUMNS)), np.nan, np.float32)
+                item = np.full((len(items), len(ITEM_AS_OF_COLUMNS)), np.nan, np.float32)
+            else:
+                user = aligned(user_rows, "user_id", users, USER_AS_OF_COLUMNS, when)
+                item = aligned(item_rows, "item_id", items, ITEM_AS_OF_COLUMNS, when)
+            cache[when] = SideFeatures(user, np.concatenate([item, static], axis=1), list(USER_AS_OF_COLUMNS),
+                                       ITEM_AS_OF_COLUMNS + ITEM_STATIC_COLUMNS)
+        return cache[when]
+
+    return features
+
+
+def read_item_attributes(warehouse: WarehouseResource, items: pd.Index):
+    """Category, brand and price-band codes per item (aligned to `items`) for the ranker's
+    user x item affinities."""
+    from ecom_assets.ml.recsys.ranker import ItemAttributes
+
+    frame = warehouse.query("SELECT item_id, category_l2, brand, price_band FROM marts.item_features")
+    frame = frame.set_index("item_id").reindex(items)
+    category = pd.factorize(frame["category_l2"])[0]
+    brand = pd.factorize(frame["brand"])[0]
+    band = frame["price_band"].fillna(-1).astype(int).to_numpy()
+    return ItemAttributes(category=category.astype(np.int64), brand=brand.astype(np.int64), price_band=band)

@@ -18,8 +18,8 @@ def test_every_user_gets_a_ranked_list_with_reasons(built):
     assert (per_user["n"] == 20).all() and (per_user["top"] == 20).all()
     recs = query(built, "SELECT * FROM serving.recommendations")
     assert recs["reason"].notna().all()
-    assert recs["reason"].str.match(r"^(because you viewed|often bought with|similar to|popular in) .+").all()
-    assert set(recs["strategy"]) <= {"transitions", "item_knn", "popularity", "als", "sasrec", "text"}
+    assert recs["reason"].str.match(r"^(because you viewed|often bought with|similar to|popular in|popular with) .+").all()
+    assert set(recs["strategy"]) <= {"transitions", "item_knn", "popularity", "als", "sasrec", "text", "bpr", "cold_start"}
     champion = query(built, "SELECT version FROM ml.model_registry WHERE status = 'champion' AND name = 'recommender'")["version"]
     assert recs["model_version"].unique().tolist() == champion.tolist()
 
@@ -36,7 +36,7 @@ def test_bought_and_unavailable_items_are_never_offered(built):
 
 def test_metrics_cover_every_strategy_and_the_hybrid_beats_popularity(built):
     m = query(built, "SELECT * FROM ml.recommendation_metrics").set_index("strategy")
-    assert set(m.index) == {"popularity", "item_knn", "transitions", "als", "sasrec", "text", "bpr", "hybrid"}
+    assert set(m.index) == {"popularity", "item_knn", "transitions", "als", "sasrec", "text", "bpr", "hybrid", "ranker"}
     for col in ("hr_10", "recall_10", "ndcg_10", "map_10", "ndcg_20", "coverage", "diversity", "novelty",
                 "popularity_bias", "category_gini", "brand_gini"):
         assert m[col].notna().all(), col
@@ -120,3 +120,59 @@ def test_the_whole_graph_runs_on_a_public_dataset(tmp_path):
     m = query(res, "SELECT strategy, ndcg_10 FROM ml.recommendation_metrics").set_index("strategy")["ndcg_10"]
     assert m["hybrid"] > m["popularity"]
     assert query(res, "SELECT count(DISTINCT user_id) AS n FROM serving.recommendations")["n"][0] == 60
+
+
+def test_the_registry_records_what_serves_and_why(built):
+    row = query(built, "SELECT params FROM ml.model_registry WHERE name = 'recommender' ORDER BY created_at DESC LIMIT 1")
+    params = json.loads(row["params"][0])
+    assert params["serves"] in {"hybrid", "ranker", "transitions", "item_knn", "popularity", "als", "sasrec", "text", "bpr"}
+    assert params["serving_reason"].startswith(params["serves"]) and params["events_until"]
+
+
+def test_feature_importances_and_the_serving_choice_are_on_the_recommender_asset(built, tmp_path):
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    res = make_resources(tmp_path)
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(recommender), resources=res,
+                         run_config={"ops": {"recommender": {"config": {"sasrec_seconds": 3.0}}}})
+    meta = next(m.metadata for m in result.asset_materializations_for_node("recommender")
+                if m.asset_key == AssetKey(["ml", "recommender"]))
+    assert meta["feature_importance"].value.startswith("**Ranker feature importance")
+    assert "user_n_purchases" in meta["feature_importance"].value or "item_" in meta["feature_importance"].value
+    newest = meta["newest_window_ndcg_10"].value
+    best_single = max(v for k, v in newest.items() if k.endswith("(best single)"))
+    served = meta["serves"].value
+    if served in ("hybrid", "ranker"):
+        assert newest[f"{served} (cross-fitted)"] >= best_single * (1 - 0.02)
+    ranker = meta["ranker"].value
+    assert ranker["rounds"] >= 1 and 0 < ranker["candidate_recall_valid"] <= 1
+    m = query(res, "SELECT strategy FROM ml.recommendation_metrics")["strategy"].tolist()
+    assert "ranker" in m and "hybrid" in m
+
+
+def test_a_user_who_joined_after_training_gets_a_list_with_reasons(built, tmp_path):
+    import duckdb
+
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    shutil.copytree(built["model_store"].resolved_root, tmp_path / "models")
+    res = make_resources(tmp_path)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    champ_version = con.execute("SELECT version FROM ml.model_registry WHERE status = 'champion' AND name = 'recommender'").fetchone()[0]
+    con.execute("UPDATE ml.model_registry SET artifact_path = ? WHERE version = ?",
+                [str(tmp_path / "models" / "recommender" / champ_version / "model.npz"), champ_version])
+    segment = con.execute("SELECT segment FROM marts.user_features WHERE segment IS NOT NULL LIMIT 1").fetchone()[0]
+    con.execute("INSERT INTO marts.user_features (user_id, segment) VALUES ('u_newcomer', ?)", [segment])
+    item = con.execute("SELECT item_id FROM marts.catalogue WHERE is_offerable LIMIT 1").fetchone()[0]
+    # positive_events is a view over the events: freeze it as a table with the newcomer's first view added.
+    con.execute("CREATE TABLE marts.frozen_events AS SELECT * FROM marts.positive_events")
+    con.execute("DROP VIEW marts.positive_events")
+    con.execute("""CREATE TABLE marts.positive_events AS SELECT * FROM marts.frozen_events UNION ALL
+                   SELECT 'u_newcomer', ?, max(event_time) + INTERVAL 1 MINUTE, 'view' FROM marts.frozen_events""", [item])
+    con.close()
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(recommendations), resources=res)
+    assert result.success
+    lists = query(res, "SELECT * FROM serving.recommendations WHERE user_id = 'u_newcomer' ORDER BY rank")
+    assert len(lists) == 20 and (lists["strategy"] == "cold_start").all()
+    assert lists["reason"].iloc[0] == f"popular with {segment.replace('_', ' ')} shoppers"
+    assert lists["reason"].str.contains("which you viewed").any()
+    meta = result.asset_materializations_for_node("serving__recommendations")[0].metadata
+    assert meta["cold_start_users"].value == 1

@@ -58,6 +58,7 @@ all_users as (
 select
     a.user_id,
     u.segment,
+    u.country,
     u.preferred_language,
     u.age_band,
     u.signup_date,

@@ -34,6 +34,15 @@ def scale_per_user(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
+def zscore_per_user(scores: np.ndarray) -> np.ndarray:
+    """Each row standardised (mean 0, sd 1; a constant row is all 0): a strategy's scores
+    on a scale that does not depend on how it scores, so that contributions compare."""
+    scores = np.asarray(scores, dtype=np.float32)
+    sd = scores.std(axis=1, keepdims=True)
+    sd[sd <= 0] = 1.0
+    return (scores - scores.mean(axis=1, keepdims=True)) / sd
+
+
 @dataclass
 class Blend(Strategy):
     components: dict[str, Strategy]
@@ -58,6 +67,23 @@ class Blend(Strategy):
         """Each weighted component's contribution (its scaled scores times its weight)."""
         return {name: w * scale_per_user(self.components[name].score(users, histories))
                 for name, w in self.weights.items() if w}
+
+    @property
+    def attribution_names(self) -> list[str]:
+        return [name for name, w in self.weights.items() if w]
+
+    def score_and_attribution(self, users, histories) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The blend's scores, and each weighted component's normalised contribution (its
+        weight times its standardised score): which strategy an item is credited to. Raw
+        scaled parts would credit the strategy whose scores crowd near its maximum."""
+        total = np.zeros((len(histories), self.n_items), dtype=np.float32)
+        contributions = {}
+        for name, w in self.weights.items():
+            if w:
+                raw = self.components[name].score(users, histories)
+                contributions[name] = w * zscore_per_user(raw)
+                total += w * scale_per_user(raw)
+        return total, contributions
 
     def score(self, users, histories):
         total = np.zeros((len(histories), self.n_items), dtype=np.float32)

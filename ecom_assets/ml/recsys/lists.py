@@ -44,3 +44,73 @@ def recommendation_lists(model: Strategy, users: pd.Index, items: pd.Index, even
         "strategy": np.array(top.origin_names, dtype=object)[top.origins[filled]],
         "reason": reasons[filled],
     })
+
+
+def cold_start_lists(users: pd.DataFrame, new_user_ids, events: pd.DataFrame, catalogue: pd.DataFrame, k: int,
+                     since: pd.Timestamp, recent_days: float = 14.0) -> pd.DataFrame:
+    """Lists for users the served model does not know (they joined after its training).
+
+    users: user_id, segment, country of every user (either may be missing); events:
+    positive events of everyone (user_id, item_id, event_time, event_type); catalogue as
+    for `recommendation_lists`. For each of `new_user_ids`, slots alternate between what
+    is popular among the user's segment (else their country, else the whole shop) over the
+    last `recent_days`, and what is popular in each category the user viewed since
+    `since`, then what is popular in the whole shop; bought and unavailable items are left out. Same columns as
+    `recommendation_lists`, strategy "cold_start", a reason per slot."""
+    columns = ["user_id", "rank", "item_id", "score", "strategy", "reason"]
+    users = users.drop_duplicates("user_id").set_index("user_id")
+    groups = users.reindex(pd.Index(list(new_user_ids), name="user_id"))[["segment", "country"]]
+    if groups.empty:
+        return pd.DataFrame(columns=columns)
+    catalogue = catalogue.set_index("item_id")
+    offerable = set(catalogue.index[catalogue["is_offerable"].fillna(True).astype(bool)])
+    newest = events["event_time"].max() if len(events) else since
+    recent = events[(events["event_time"] >= newest - pd.Timedelta(days=recent_days)) & events["item_id"].isin(offerable)]
+    with_groups = recent.join(users[["segment", "country"]], on="user_id")
+
+    def popular(frame: pd.DataFrame) -> list[str]:  # distinct users per item, most first, ties by id
+        counts = frame.groupby("item_id")["user_id"].nunique()
+        return counts.sort_values(ascending=False, kind="stable").index.tolist()
+
+    by_segment = {s: popular(g) for s, g in with_groups.groupby("segment")}
+    by_country = {c: popular(g) for c, g in with_groups.groupby("country")}
+    overall = popular(recent)
+    category = catalogue["category_l2"].fillna("the shop")
+    by_category = {c: popular(g) for c, g in recent.assign(category=recent["item_id"].map(category)).groupby("category")}
+    own = events[events["user_id"].isin(groups.index) & (events["event_time"] >= since)]
+    bought = own[own["event_type"] == "purchase"].groupby("user_id")["item_id"].agg(set)
+    viewed = own.assign(category=own["item_id"].map(category)).sort_values("event_time", ascending=False)
+    viewed_categories = viewed.groupby("user_id")["category"].agg(lambda c: list(dict.fromkeys(c.dropna())))
+    rows = []
+    for user_id, (segment, country) in groups[["segment", "country"]].iterrows():
+        if isinstance(segment, str) and by_segment.get(segment):
+            crowd, why = by_segment[segment], f"popular with {segment.replace('_', ' ')} shoppers"
+        elif isinstance(country, str) and by_country.get(country):
+            crowd, why = by_country[country], f"popular in {country}"
+        else:
+            crowd, why = overall, "popular in the shop"
+        sources = [iter((item, why) for item in crowd)]
+        for c in viewed_categories.get(user_id, []):
+            sources.append(iter((item, f"popular in {c}, which you viewed") for item in by_category.get(c, [])))
+        exclude = bought.get(user_id, set())
+        chosen, seen = [], set()
+        while len(chosen) < k and sources:  # round robin: the crowd's slot, then each viewed category's
+            for source in list(sources):
+                for item, reason in source:
+                    if item not in seen and item not in exclude:
+                        seen.add(item)
+                        chosen.append((item, reason))
+                        break
+                else:
+                    sources.remove(source)
+                if len(chosen) == k:
+                    break
+        for item in overall:  # the shop's favourites fill what the user's own sources could not
+            if len(chosen) == k:
+                break
+            if item not in seen and item not in exclude:
+                seen.add(item)
+                chosen.append((item, "popular in the shop"))
+        rows += [{"user_id": user_id, "rank": r, "item_id": item, "score": float(k - r + 1), "strategy": "cold_start",
+                  "reason": reason} for r, (item, reason) in enumerate(chosen, start=1)]
+    return pd.DataFrame(rows, columns=columns)

@@ -83,6 +83,7 @@ class ValidationWindow:
     histories: list[np.ndarray]  # per user, everything before `start`
     times: list[np.ndarray]
     split: Split  # users who take a new item in [start, end), their first such item the target
+    relevant: list[set] | None = None  # per split user, every item new to them in the window
 
 
 def validation_start(cutoff, valid_days: float) -> np.datetime64:
@@ -92,5 +93,5 @@ def validation_start(cutoff, valid_days: float) -> np.datetime64:
 def validation_window(ev: EncodedEvents, cutoff, valid_days: float) -> ValidationWindow:
     start, end = validation_start(cutoff, valid_days), np.datetime64(cutoff)
     histories, times = histories_with_times(ev, start)
-    split, _ = window_split(ev, histories, start, end)
-    return ValidationWindow(start, end, histories, times, split)
+    split, relevant = window_split(ev, histories, start, end)
+    return ValidationWindow(start, end, histories, times, split, relevant)

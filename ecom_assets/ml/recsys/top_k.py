@@ -26,7 +26,7 @@ class TopK:
     items: np.ndarray  # (n, k) recommended item index, best first; -1 where fewer than k were allowed
     scores: np.ndarray  # (n, k)
     anchors: np.ndarray  # (n, k) history item explaining the recommendation, -1 if none
-    origins: np.ndarray  # (n, k) index into origin_names: the blend component contributing most
+    origins: np.ndarray  # (n, k) index into origin_names: the strategy with the largest normalised contribution
     origin_names: list[str]
 
 
@@ -59,8 +59,8 @@ def recommend(strategy: Strategy, users: np.ndarray, histories: list[np.ndarray]
     """Top `k` items per user. `exclude[i]`: items user i must not get again; `blocked`:
     boolean mask over items that nobody may get."""
     n = len(users)
-    parts_of = getattr(strategy, "score_parts", None)
-    origin_names = [name for name, w in getattr(strategy, "weights", {}).items() if w] or [getattr(strategy, "name", "model")]
+    attributed = getattr(strategy, "score_and_attribution", None)
+    origin_names = list(getattr(strategy, "attribution_names", None) or [getattr(strategy, "name", "model")])
     out_origins = np.zeros((n, k), dtype=np.int64)
     out_items = np.full((n, k), -1, dtype=np.int64)
     out_scores = np.full((n, k), -np.inf, dtype=np.float32)
@@ -68,11 +68,11 @@ def recommend(strategy: Strategy, users: np.ndarray, histories: list[np.ndarray]
     for start in range(0, n, chunk_size):
         rows = slice(start, min(start + chunk_size, n))
         hist = histories[rows]
-        parts = parts_of(users[rows], hist) if parts_of is not None else None
-        if parts:
-            scores = np.sum([parts[name] for name in origin_names], axis=0, dtype=np.float32)
+        if attributed is not None:
+            scores, parts = attributed(users[rows], hist)
+            scores = np.asarray(scores, dtype=np.float32)
         else:
-            scores = strategy.score(users[rows], hist).astype(np.float32, copy=False)
+            scores, parts = strategy.score(users[rows], hist).astype(np.float32, copy=False), None
         if blocked is not None:
             scores[:, blocked] = -np.inf
         if exclude is not None:
@@ -85,7 +85,8 @@ def recommend(strategy: Strategy, users: np.ndarray, histories: list[np.ndarray]
         out_scores[rows, : idx.shape[1]] = best
         if parts:
             safe = np.maximum(idx, 0)
-            stacked = np.stack([np.take_along_axis(parts[name], safe, axis=1) for name in origin_names])
+            stacked = np.stack([np.take_along_axis(parts[name], safe, axis=1) if name in parts
+                                else np.full(safe.shape, -np.inf, np.float32) for name in origin_names])
             out_origins[rows, : idx.shape[1]] = stacked.argmax(axis=0)
         if explainer is not None:
             out_anchors[rows, : idx.shape[1]] = explain(hist, idx, explainer)

@@ -1,8 +1,17 @@
 """Training and offline evaluation of the shop's recommender.
 
-    train_and_evaluate(events, ...)  tunes the hybrid's weights on a validation window
-        just before the test cutoff, scores every strategy on the test window (next new
-        item; all new items relevant), and refits the hybrid on all events for serving.
+    train_and_evaluate(events, ...)
+      1. tunes the hybrid's blend weights on the validation window just before the test
+         cutoff, and trains the learning-to-rank stage on the window before that (every
+         strategy refit on what came before it), stopping early on validation;
+      2. scores every strategy, the blend and the ranker on the test window (next new
+         item; all new items relevant), each fit only on what came before the cutoff;
+      3. serves what does best on the newest data: the blend's weights and the ranker
+         are tuned again on the newest window (from the test cutoff on) with the
+         strategies fit before it; their NDCG@10 there is measured cross-fitted (tuned on
+         half the window's users, scored on the other half, and back), and the better of
+         the two serves unless it trails the best single strategy by more than
+         `serve_tolerance`, when that strategy serves; the choice is refit on every event.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from ecom_assets.ml.recsys.metrics import (
     popularity_bias,
     recall_at_k,
 )
+from ecom_assets.ml.recsys.ranker import ItemAttributes, LearnedRanker, RankerSettings, RankingWindow, SideFeatures, item_counts_of
+from ecom_assets.ml.recsys.sequences import Split
 from ecom_assets.ml.recsys.temporal import EncodedEvents, encode_events, histories_with_times, validation_window, window_split
 from ecom_assets.ml.recsys.top_k import recommend
 
@@ -50,6 +61,17 @@ class RecommenderSettings:
     # Each joins the hybrid, is tuned on validation with the rest and evaluated beside
     # them; it saves and loads through the Strategy contract like every other.
     extra_sources: dict[str, Callable[[], Strategy]] = field(default_factory=dict, repr=False)
+    ranker: bool = True
+    """Train the learning-to-rank stage (LightGBM lambdarank over the strategies' candidates)."""
+    ranker_settings: RankerSettings = field(default_factory=RankerSettings)
+    # Point-in-time user and item features as of a time (None: as of now, for serving), rows
+    # aligned to the user and item index (the dbt marts *_as_of); None: the ranker uses only
+    # what the events and the item attributes give.
+    side_features: Callable[[np.datetime64 | None], SideFeatures] | None = field(default=None, repr=False)
+    item_attributes: ItemAttributes | None = field(default=None, repr=False)
+    serve_tolerance: float = 0.02
+    """The blend or ranker serves only if its NDCG@10 on the newest window (cross-fitted) is at
+    most this much (relative) below the best single strategy's; else that strategy serves."""
 
 
 def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) -> dict[str, Strategy]:
@@ -103,6 +125,13 @@ class TrainResult:
     at_cutoff: Blend | None = None
     """The same hybrid fit only on what came before the test cutoff: it has seen nothing
     later, so a later training can score it on its own validation window (the gate)."""
+    serving: dict = field(default_factory=dict)
+    """What serves and why: the newest window's cross-fitted NDCG@10 of the re-tuned blend and
+    ranker beside the best single strategy's, the choice and its reason."""
+    ranker_trace: dict = field(default_factory=dict)
+    importance: dict[str, float] = field(default_factory=dict)
+    """The ranker's gain per feature: the served one's, or the one evaluated on test when the
+    ranker does not serve (empty without a ranker)."""
     test_lists: dict[str, np.ndarray] = field(default_factory=dict)
     """Each strategy's top 10 (item indices, -1 for an empty slot) for `test_users`, the
     users of the test window: what an online test of the strategies would show them."""
@@ -166,12 +195,44 @@ def score_saved_model(path, expected_sha256: str | None, events: pd.DataFrame, c
     return validation_ndcg(model, ev, np.datetime64(cutoff), valid_days, seed)[0]
 
 
+def _subset(split: Split, rows: np.ndarray) -> Split:
+    return Split([split.histories[i] for i in rows], split.targets[rows], split.users[rows])
+
+
+def list_ndcg(strategy: Strategy, split: Split, relevant: list[set], rows: np.ndarray | None = None, k: int = 10) -> float:
+    """NDCG@k of `strategy`'s top-k lists (history excluded) against each user's relevant
+    items: the test table's definition, on a subset of a window's users."""
+    rows = np.arange(len(split.targets)) if rows is None else rows
+    if not len(rows):
+        return 0.0
+    hist = [split.histories[i] for i in rows]
+    top = recommend(strategy, split.users[rows], hist, k, exclude=hist)
+    return ndcg_at_k(top.items, [relevant[i] for i in rows], k)
+
+
+def _fit_components(s: RecommenderSettings, sasrec_epochs: int | None, histories, times, n_items: int) -> dict[str, Strategy]:
+    return Blend(make_components(s, sasrec_epochs), {}).fit(histories, n_items, times=times).components
+
+
+def _side(s: RecommenderSettings, as_of) -> SideFeatures | None:
+    return s.side_features(as_of) if s.side_features is not None else None
+
+
+def _ranker(s: RecommenderSettings, components: dict[str, Strategy], weights: dict[str, float],
+            side: SideFeatures | None, counts: np.ndarray) -> LearnedRanker:
+    ranker = LearnedRanker(components, weights, s.ranker_settings, attributes=s.item_attributes or ItemAttributes(),
+                           side=side, item_counts=counts)
+    ranker.n_items = len(counts)
+    return ranker
+
+
 def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGroups,
                        settings: RecommenderSettings) -> TrainResult:
     # 1. Blend weights on the validation window (before the test cutoff).
     window = validation_window(ev, cutoff, settings.valid_days)
     hist_valid, times_valid, valid_split = window.histories, window.times, window.split
     sasrec_epochs = None
+    comps = None
     if len(valid_split.targets):
         comps = make_components(settings)
         for name, c in comps.items():
@@ -189,6 +250,24 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
         weights, trace = {k: v for k, v in DEFAULT_WEIGHTS.items() if k in present}, {}
         validation = {"NDCG@10": 0.0, "users": 0, "start": window.start}
 
+    # 1b. The ranker: trained on the window before validation (strategies refit on what came
+    # before it, features as of its start), stopped early on validation.
+    ranker, ranker_trace = None, {}
+    if settings.ranker and comps is not None:
+        earlier = validation_window(ev, window.start, settings.valid_days)
+        if len(earlier.split.targets):
+            comps_earlier = _fit_components(settings, sasrec_epochs, earlier.histories, earlier.times, ev.n_items)
+            ranker = _ranker(settings, comps, weights, _side(settings, window.start), item_counts_of(hist_valid, ev.n_items))
+            ranker_trace = ranker.train(
+                RankingWindow(comps_earlier, earlier.split, earlier.relevant, _side(settings, earlier.start),
+                              item_counts_of(earlier.histories, ev.n_items)),
+                RankingWindow(comps, valid_split, window.relevant, ranker.side, ranker.item_counts))
+            from ecom_assets.ml.recsys.evaluation import evaluate
+
+            ranker_trace["validation_NDCG@10"] = float(evaluate(ranker, valid_split, ks=(10,), seed=settings.seed)["NDCG@10"])
+        else:
+            ranker_trace = {"skipped": "no user took a new item in the window before validation"}
+
     # 2. Every strategy on the test window, fit on what came before it.
     hist_test, times_test = histories_with_times(ev, cutoff)
     test_split, relevant = window_split(ev, hist_test, cutoff)
@@ -196,7 +275,14 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
                              minlength=ev.n_items)
     hybrid = Blend(make_components(settings, sasrec_epochs), weights).fit(hist_test, ev.n_items, times=times_test)
     components = hybrid.components
-    strategies = [*components.values(), *(b.fit(hist_test, ev.n_items) for b in baseline_strategies(settings)), hybrid]
+    side_cutoff, counts_cutoff = _side(settings, cutoff), item_counts_of(hist_test, ev.n_items)
+    ranker_at_cutoff = None
+    if ranker is not None:
+        ranker_at_cutoff = _ranker(settings, components, weights, side_cutoff, counts_cutoff)
+        ranker_at_cutoff.booster_text, ranker_at_cutoff.feature_names = ranker.booster_text, ranker.feature_names
+        ranker_at_cutoff.importance = ranker.importance
+    baselines = {b.name: b.fit(hist_test, ev.n_items) for b in baseline_strategies(settings)}
+    strategies = [*components.values(), *baselines.values(), hybrid, *([ranker_at_cutoff] if ranker_at_cutoff else [])]
     rows, test_lists = [], {}
     for strategy in strategies:
         if len(test_split.targets):
@@ -208,8 +294,83 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
         rows.append({"strategy": strategy.name, "evaluated_users": int(len(test_split.targets)), **scores})
     metrics = pd.DataFrame(rows)
 
-    # 3. The serving model: the hybrid refit on everything.
+    # 3. What serves: tuned again on the newest window (from the cutoff on), guarded against
+    # the best single strategy there, then refit on every event.
+    serving = choose_serving(settings, components, baselines, test_split, relevant, metrics, side_cutoff, counts_cutoff,
+                             ranker_trace.get("rounds"))
     all_histories, all_times = histories_with_times(ev)
-    model = Blend(make_components(settings, sasrec_epochs), weights).fit(all_histories, ev.n_items, times=all_times)
-    return TrainResult(model, weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs}, at_cutoff=hybrid,
-                       test_lists=test_lists, test_users=np.asarray(test_split.users, dtype=np.int64))
+    kind = serving["serves"]
+    if kind == "ranker":
+        tuned = _ranker(settings, components, serving["weights"], side_cutoff, counts_cutoff)
+        tuned.refit_booster(RankingWindow(components, test_split, relevant, side_cutoff, counts_cutoff), ranker_trace["rounds"])
+        model = _ranker(settings, _fit_components(settings, sasrec_epochs, all_histories, all_times, ev.n_items),
+                        serving["weights"], _side(settings, None), item_counts_of(all_histories, ev.n_items))
+        model.booster_text, model.feature_names, model.importance = tuned.booster_text, tuned.feature_names, tuned.importance
+        at_cutoff, served_weights = ranker_at_cutoff, serving["weights"]
+        validation = {**validation, "NDCG@10": ranker_trace["validation_NDCG@10"]}
+    elif kind == "hybrid":
+        model = Blend(make_components(settings, sasrec_epochs), serving["weights"]).fit(all_histories, ev.n_items,
+                                                                                      times=all_times)
+        at_cutoff, served_weights = hybrid, serving["weights"]
+    else:  # one strategy alone, as a one-part blend (explanations and attribution stay the same)
+        fresh = {**make_components(settings, sasrec_epochs), **{b.name: b for b in baseline_strategies(settings)}}[kind]
+        model = Blend({kind: fresh}, {kind: 1.0}).fit(all_histories, ev.n_items, times=all_times)
+        cut = components.get(kind) or baselines[kind]
+        at_cutoff, served_weights = Blend({kind: cut}, {kind: 1.0}), {kind: 1.0}
+        at_cutoff.n_items = ev.n_items
+        if comps is not None and kind in comps:
+            from ecom_assets.ml.recsys.evaluation import evaluate
+
+            validation = {**validation, "NDCG@10": float(evaluate(comps[kind], valid_split, ks=(10,), seed=settings.seed)["NDCG@10"])}
+    return TrainResult(model, served_weights, validation, metrics, {**trace, "sasrec_epochs": sasrec_epochs},
+                       at_cutoff=at_cutoff, test_lists=test_lists, test_users=np.asarray(test_split.users, dtype=np.int64),
+                       serving=serving, ranker_trace=ranker_trace,
+                       importance=(model.importance if isinstance(model, LearnedRanker)
+                                   else ranker.importance if ranker is not None else {}))
+
+
+def choose_serving(settings: RecommenderSettings, components: dict[str, Strategy], baselines: dict[str, Strategy],
+                   split: Split, relevant: list[set], metrics: pd.DataFrame, side: SideFeatures | None,
+                   counts: np.ndarray, rounds: int | None) -> dict:
+    """Which model serves, judged on the newest window (`split`, from the test cutoff on,
+    `components` fit before it). The blend's weights and the ranker's booster are tuned on
+    half the window's users and scored on the other half, and back (2-fold cross-fitting, so
+    that the figure is not flattered by tuning on the users it is scored on); the better of
+    the two serves unless it trails the best single strategy's NDCG@10 on the window by more
+    than `serve_tolerance`, when that strategy serves."""
+    singles = metrics[~metrics["strategy"].isin(["hybrid", "ranker"])]
+    if not len(split.targets) or "ndcg_10" not in metrics:
+        return {"serves": "hybrid", "weights": dict(DEFAULT_WEIGHTS), "reason": "no test users: default weights"}
+    best_single = singles.loc[singles["ndcg_10"].idxmax()]
+    rng = np.random.default_rng(settings.seed)
+    fold = rng.permutation(len(split.targets)) % 2
+    n_items = len(counts)
+    crossfit: dict[str, list[float]] = {"hybrid": [], **({"ranker": []} if rounds else {})}
+    sizes = []
+    for f in (0, 1):
+        fit_rows, score_rows = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        sizes.append(len(score_rows))
+        sub = _subset(split, fit_rows)
+        w, _ = tune_weights(components, sub, sample=len(fit_rows), seed=settings.seed)
+        blend = Blend(components, w)
+        blend.n_items = n_items
+        crossfit["hybrid"].append(list_ndcg(blend, split, relevant, score_rows))
+        if rounds:
+            r = _ranker(settings, components, w, side, counts)
+            r.refit_booster(RankingWindow(components, sub, [relevant[i] for i in fit_rows], side, counts), rounds)
+            crossfit["ranker"].append(list_ndcg(r, split, relevant, score_rows))
+    figures = {k: float(np.average(v, weights=sizes)) for k, v in crossfit.items()}
+    best = max(figures, key=figures.get)
+    weights, _ = tune_weights(components, split, sample=len(split.targets), seed=settings.seed)
+    floor = float(best_single["ndcg_10"]) * (1 - settings.serve_tolerance)
+    out = {"newest_window_ndcg_10": {**{f"{k} (cross-fitted)": round(v, 4) for k, v in figures.items()},
+                                     f"{best_single['strategy']} (best single)": round(float(best_single["ndcg_10"]), 4)},
+           "weights": weights, "tolerance": settings.serve_tolerance}
+    if figures[best] >= floor:
+        reason = (f"{best} serves: NDCG@10 {figures[best]:.4f} on the newest window (cross-fitted), best single "
+                  f"strategy {best_single['strategy']} {best_single['ndcg_10']:.4f}")
+        return {**out, "serves": best, "reason": reason}
+    reason = (f"{best_single['strategy']} serves alone: the {best}'s NDCG@10 on the newest window {figures[best]:.4f} "
+              f"(cross-fitted) is more than {settings.serve_tolerance:.0%} below {best_single['strategy']}'s "
+              f"{best_single['ndcg_10']:.4f}")
+    return {**out, "serves": str(best_single["strategy"]), "weights": {str(best_single["strategy"]): 1.0}, "reason": reason}
