@@ -59,7 +59,10 @@ def built(tmp_path_factory):
     res = make_resources(root)
     run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8},
                                                      "ml__ad_copy_generator": {"steps": 300},
-                                                     "serving__ad_copy": {"variants": 2}})
+                                                     "serving__ad_copy": {"variants": 2},
+                                                     # the blend or ranker serves (never one strategy alone), so that
+                                                     # the champion holds every component, the text one included
+                                                     "recommender": {"serve_tolerance": 1.0}})
     return res
 
 

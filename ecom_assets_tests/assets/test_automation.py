@@ -90,3 +90,15 @@ def test_the_retrain_sensor_reacts_to_drift_after_training_and_never_runs_twice(
     handled = evaluate()
     assert isinstance(handled, SkipReason) and "already retrained for" in handled.skip_message, \
         "drift against the same training window retrains once, not every time the report is refreshed"
+
+
+def test_a_retraining_run_holds_no_partitioned_asset():
+    # A retraining is one unpartitioned run: a daily-partitioned asset in its selection (the
+    # loop's copy assignments, downstream of the ad copy) fails it.
+    from ecom_assets.assets.automation import MODEL_CHAIN
+
+    graph = defs.resolve_asset_graph()
+    chain = MODEL_CHAIN.resolve(graph)
+    assert AssetKey(["serving", "ad_copy"]) in chain and AssetKey(["ml", "recommender"]) in chain
+    partitioned = [k.to_user_string() for k in chain if graph.get(k).partitions_def is not None]
+    assert partitioned == []
