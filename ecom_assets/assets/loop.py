@@ -50,7 +50,7 @@ from ecom_assets.assets.metadata import line_chart, preview
 from ecom_assets.ingestion import build_load
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 from ecom_assets.sources.mappings import MAPPINGS
-from ecom_assets.warehouse import append_rows, transaction, write_loads
+from ecom_assets.warehouse import append_rows, replace_rows, write_loads
 from ecom_assets.warehouse.registry import GateDecision, history, record_decision
 
 GROUP = "loop"
@@ -201,7 +201,7 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
                         metrics, str(path), sha, decision)
         append_rows(con, "monitoring.ope_report", OPE_DDL, report.assign(created_at=pd.Timestamp.now("UTC").tz_localize(None)),
                     "day, policy, version, estimator, value, lower, upper, truth, created_at")
-        upsert_day(con, "monitoring.copy_loop_days", loop_day)
+        replace_rows(con, "monitoring.copy_loop_days", loop_day, "day")
         days = con.execute("SELECT * FROM monitoring.copy_loop_days WHERE day <= ? ORDER BY day", [pd.Timestamp(day)]).df()
     context.log.info(f"{day}: {new.version} {'promoted' if promote else 'kept out'} ({decision.reason})")
     yield MaterializeResult(asset_key=POLICY_KEY, metadata={
@@ -214,17 +214,6 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
     yield MaterializeResult(asset_key=OPE_KEY, metadata={
         "dagster/row_count": len(report),
         "report": MetadataValue.md(report.drop(columns=["day"]).round(5).to_markdown(index=False))})
-
-
-def upsert_day(con, table: str, rows: pd.DataFrame) -> None:
-    """Replace the rows of the days in `rows` (a day materialised again replaces its rows)."""
-    with transaction(con):
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-        con.register("_day_rows", rows)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _day_rows WHERE false")
-        con.execute(f"DELETE FROM {table} WHERE day IN (SELECT DISTINCT day FROM _day_rows)")
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _day_rows")
-        con.unregister("_day_rows")
 
 
 def regret_charts(days: pd.DataFrame) -> dict:
@@ -268,7 +257,7 @@ def ab_readouts(context: AssetExecutionContext, config: LoopConfig, warehouse: W
     rows["always_valid_p"] = np.where(rows["arm"] == TREATED, valid[-1], np.nan)
     rows = rows.assign(day=pd.Timestamp(day), looks=len(looks))
     with warehouse.connect() as con:
-        upsert_day(con, "monitoring.ab_readouts", rows)
+        replace_rows(con, "monitoring.ab_readouts", rows, "day")
         history_rows = con.execute("SELECT day, lift, lift_low, lift_high, always_valid_p FROM monitoring.ab_readouts "
                                    "WHERE arm = ? AND day <= ? ORDER BY day", [TREATED, pd.Timestamp(day)]).df()
     treated = rows.set_index("arm").loc[TREATED]
@@ -292,7 +281,7 @@ def ab_readouts(context: AssetExecutionContext, config: LoopConfig, warehouse: W
                    "language is shown: the reviewed text chosen for each copy arm, and the probability the serving policy "
                    "gives that arm among the arms that have a text (the propensity to log with the impression).")
 def copy_assignments(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    from ecom_assets.ml.copy.arms import ARMS, LANGUAGES, N_SLOTS, arm_features, arm_of, restrict
+    from ecom_assets.ml.copy.arms import serving_assignments
     from ecom_assets.warehouse import table_exists
 
     day = pd.Timestamp(context.partition_key)
@@ -317,41 +306,16 @@ def copy_assignments(context: AssetExecutionContext, warehouse: WarehouseResourc
     unknown = sorted(set(copy["segment"]) - set(segments))
     if unknown:
         context.log.warning(f"segments unknown to policy {served[0]}: {unknown}; their copy is assigned uniformly")
-    copy["arm"] = [arm_of(lang, text) for lang, text in zip(copy["language"], copy["text"])]
-    # One text per product, segment and arm: the best-scored reviewed variant.
-    best = copy.sort_values(["score", "variant"], ascending=[False, True]).drop_duplicates(["item_id", "segment", "arm"])
-    contexts = (best[["item_id", "segment", "discount_pct"]].drop_duplicates(["item_id", "segment"])
-                .merge(pd.DataFrame({"user_language": list(LANGUAGES)}), how="cross").reset_index(drop=True))
-    arm_index = pd.Index(ARMS["arm"])
-    available = np.zeros((len(contexts), len(ARMS)), dtype=bool)
-    where = contexts.reset_index().merge(best[["item_id", "segment", "arm"]], on=["item_id", "segment"])
-    available[where["index"].to_numpy(), arm_index.get_indexer(where["arm"])] = True
-    known = contexts["segment"].isin(segments).to_numpy()
-    dist = np.full(available.shape, 1.0 / len(ARMS))
-    if known.any():
-        k = contexts[known]
-        x = arm_features(pd.Index(segments).get_indexer(k["segment"]), len(segments), k["user_language"].to_numpy(),
-                         k["discount_pct"].fillna(0).to_numpy() > 0, np.ones(len(k), dtype=int), N_SLOTS)
-        dist[known] = policy.action_dist(x)[:, :, 0]
-    propensity = restrict(dist, available)
-    rows, cols = np.nonzero(available)
-    table = contexts.iloc[rows][["item_id", "segment", "user_language"]].reset_index(drop=True).assign(
-        arm=arm_index[cols], propensity=propensity[rows, cols])
-    table = table.merge(best[["item_id", "segment", "arm", "variant", "language", "text"]], on=["item_id", "segment", "arm"])
+    table, n_contexts = serving_assignments(copy, segments, policy.action_dist)
     serves_on = day + pd.Timedelta(days=1)
     table = table.assign(serves_on=serves_on, policy_version=served[0])
-    with warehouse.connect() as con, transaction(con):
-        con.execute("CREATE SCHEMA IF NOT EXISTS serving")
-        con.register("_assignments", table)
-        con.execute("CREATE TABLE IF NOT EXISTS serving.copy_assignments AS SELECT * FROM _assignments WHERE false")
-        con.execute("DELETE FROM serving.copy_assignments WHERE serves_on = ? OR serves_on < ?",
-                    [serves_on, serves_on - pd.Timedelta(days=KEEP_ASSIGNMENT_DAYS)])
-        con.execute("INSERT INTO serving.copy_assignments BY NAME SELECT * FROM _assignments")
-        con.unregister("_assignments")
-    share = table.groupby("arm")["propensity"].sum() / len(contexts)
+    with warehouse.connect() as con:
+        replace_rows(con, "serving.copy_assignments", table, "serves_on",
+                     drop_before=serves_on - pd.Timedelta(days=KEEP_ASSIGNMENT_DAYS))
+    share = table.groupby("arm")["propensity"].sum() / n_contexts
     return MaterializeResult(metadata={
         "dagster/row_count": len(table), "serves_on": f"{serves_on:%Y-%m-%d}", "policy_version": served[0],
-        "contexts": len(contexts), "arms_per_context": round(len(table) / max(len(contexts), 1), 2),
+        "contexts": n_contexts, "arms_per_context": round(len(table) / max(n_contexts, 1), 2),
         "expected_arm_share": MetadataValue.json(share.round(4).to_dict()),
         "preview": preview(table.sort_values("propensity", ascending=False)[
             ["item_id", "segment", "user_language", "arm", "propensity", "text"]], rows=6, max_chars=70)})

@@ -134,6 +134,23 @@ def append_rows(con: duckdb.DuckDBPyConnection, qualified: str, ddl: str, frame:
         con.unregister("_rows")
 
 
+def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame, key: str,
+                 drop_before=None) -> None:
+    """Replace the rows of `qualified` whose `key` (a day, say) is one of `frame`'s, in one
+    transaction (a partition materialised again replaces its rows; the table is created
+    from the frame's columns the first time). `drop_before`: also delete rows whose key is
+    older, to keep a bounded history."""
+    with transaction(con):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified.split('.')[0]}")
+        con.register("_replacing_rows", frame)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} AS SELECT * FROM _replacing_rows WHERE false")
+        con.execute(f"DELETE FROM {qualified} WHERE {key} IN (SELECT DISTINCT {key} FROM _replacing_rows)"
+                    + (f" OR {key} < ?" if drop_before is not None else ""),
+                    [drop_before] if drop_before is not None else [])
+        con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _replacing_rows")
+        con.unregister("_replacing_rows")
+
+
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, schema: EntitySchema) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({schema.ddl_columns()})")

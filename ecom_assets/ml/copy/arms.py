@@ -89,3 +89,34 @@ def restrict(action_dist: np.ndarray, available: np.ndarray) -> np.ndarray:
     total = dist.sum(axis=1, keepdims=True)
     uniform = available / np.maximum(available.sum(axis=1, keepdims=True), 1)
     return np.where(total > 0, dist / np.where(total > 0, total, 1.0), uniform)
+
+
+def serving_assignments(copy: pd.DataFrame, segments: list[str], action_dist) -> tuple[pd.DataFrame, int]:
+    """What each product x segment x shopper language is shown: one row per arm that has a
+    text, with the text (the best-scored reviewed variant of that arm) and its propensity.
+
+    copy: reviewed lines (item_id, segment, variant, language, text, score, discount_pct);
+    `segments`: the segment vocabulary the policy was trained with (other segments are
+    assigned uniformly); `action_dist(features) -> (n, n_arms, 1)`: the policy's
+    probabilities. Returns (assignments, number of contexts)."""
+    copy = copy.assign(arm=[arm_of(lang, text) for lang, text in zip(copy["language"], copy["text"])])
+    best = copy.sort_values(["score", "variant"], ascending=[False, True]).drop_duplicates(["item_id", "segment", "arm"])
+    contexts = (best[["item_id", "segment", "discount_pct"]].drop_duplicates(["item_id", "segment"])
+                .merge(pd.DataFrame({"user_language": list(LANGUAGES)}), how="cross").reset_index(drop=True))
+    arm_index = pd.Index(ARMS["arm"])
+    available = np.zeros((len(contexts), len(ARMS)), dtype=bool)
+    where = contexts.reset_index().merge(best[["item_id", "segment", "arm"]], on=["item_id", "segment"])
+    available[where["index"].to_numpy(), arm_index.get_indexer(where["arm"])] = True
+    known = contexts["segment"].isin(segments).to_numpy()
+    dist = np.full(available.shape, 1.0 / len(ARMS))
+    if known.any():
+        k = contexts[known]
+        x = arm_features(pd.Index(segments).get_indexer(k["segment"]), len(segments), k["user_language"].to_numpy(),
+                         k["discount_pct"].fillna(0).to_numpy() > 0, np.ones(len(k), dtype=int), N_SLOTS)
+        dist[known] = action_dist(x)[:, :, 0]
+    propensity = restrict(dist, available)
+    rows, cols = np.nonzero(available)
+    table = contexts.iloc[rows][["item_id", "segment", "user_language"]].reset_index(drop=True).assign(
+        arm=arm_index[cols], propensity=propensity[rows, cols])
+    table = table.merge(best[["item_id", "segment", "arm", "variant", "language", "text"]], on=["item_id", "segment", "arm"])
+    return table, len(contexts)
