@@ -38,13 +38,15 @@ from ecom_assets.assets.ingest import (
 from ecom_assets.assets.loop import loop_assets, loop_checks
 from ecom_assets.assets.monitoring import monitoring_assets, monitoring_checks, monitoring_jobs, monitoring_sensors
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
+from ecom_assets.assets.service import service_assets, service_checks
 from ecom_assets.assets.text import text_assets, text_checks
 from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.jobs import PARTITIONED_STAGES, STAGE_DESCRIPTIONS, STAGES
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
 OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"],
-          "copy": ["team:marketing-ml"], "monitoring": ["team:data-platform"], "loop": ["team:marketing-ml"]}
+          "copy": ["team:marketing-ml"], "monitoring": ["team:data-platform"], "loop": ["team:marketing-ml"],
+          "service": ["team:customer-service-ml"]}
 # Serving tables are stale (warn) after a day without a refresh and failing after two:
 # the UI shows it on the asset.
 SERVING_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(days=2), warn_window=timedelta(days=1))
@@ -70,7 +72,8 @@ def build_resources(**overrides) -> dict:
     return resources
 
 
-_ASSETS = [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *copy_assets, *monitoring_assets, *loop_assets]
+_ASSETS = [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *copy_assets, *service_assets,
+           *monitoring_assets, *loop_assets]
 _CHAIN_KEYS = MODEL_CHAIN.resolve(_ASSETS)
 
 
@@ -80,7 +83,8 @@ def _with_automation(spec: AssetSpec) -> AssetSpec:
 
 
 ALL_ASSETS = list(map_asset_specs(lambda s: _with_automation(_with_policy(s)), _ASSETS))
-ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks, *monitoring_checks, *loop_checks]
+ALL_CHECKS = [*ingest_checks, *text_checks, *recommend_checks, *copy_checks, *service_checks, *monitoring_checks,
+              *loop_checks]
 
 # One job per stage, as the demo runs them (the inbox stage is inbox_job, which also
 # refreshes what is downstream of the files).

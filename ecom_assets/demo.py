@@ -20,7 +20,7 @@ from typing import Callable
 import pandas as pd
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "monitoring", "loop")
+DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "service", "monitoring", "loop")
 LOOP_DAYS = 7  # the copy loop turns over the newest days of the window, one partition at a time
 
 
@@ -86,7 +86,7 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
             for m in materializations
         }
         report[name] = {"seconds": seconds, "metadata": metadata}
-        line = {"loop": _loop_line, "recommend": _online_test_line}.get(name)
+        line = {"loop": _loop_line, "recommend": _online_test_line, "service": _service_line}.get(name)
         log(f"  {name:<10} {seconds:6.1f} s" + (line(resources["warehouse"]) if line else ""))
     return report
 
@@ -107,6 +107,21 @@ def _online_test_line(warehouse) -> str:
     offline_best, online_best = (t.loc[t[col].idxmin(), "strategy"] for col in ("offline_rank", "online_rank"))
     return (f"  (online check in the simulated shop: best offline {offline_best}, best by clicks {online_best}, "
             f"Kendall tau {tau:+.2f})")
+
+
+def _service_line(warehouse) -> str:
+    """The support replies in one line: how many were answered, and how many of those right, per language."""
+    from ecom_assets.warehouse import table_exists
+
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, "monitoring.support_quality"):
+            return ""
+        q = con.execute("SELECT value, questions, coverage, precision, answered_correctly FROM monitoring.support_quality "
+                        "WHERE scope = 'language' ORDER BY value").df()
+    parts = [f"{r.value} {r.questions:,}: {r.coverage:.0%} answered at precision "
+             f"{'-' if r.precision != r.precision or r.precision is None else f'{r.precision:.0%}'}, "
+             f"{r.answered_correctly:.0%} answered right without personal data" for r in q.itertuples()]
+    return f"  (support replies: {'; '.join(parts)})" if parts else ""
 
 
 def _loop_line(warehouse) -> str:
@@ -261,5 +276,5 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
     warehouse = resources["warehouse"].resolved_path
     print(f"\nDone in {time.perf_counter() - t0:.1f} s. Warehouse: {warehouse}\n{_summary(warehouse)}")
     print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ "
-          "(entity: events, products, users, support_tickets).")
+          "(entity: events, products, users, support_tickets, faq).")
     print("Browse the lineage and run history: make ui  (http://127.0.0.1:3000)")

@@ -10,13 +10,14 @@ from ecom_assets.schema import ENTITIES
 
 STAGES: dict[str, AssetSelection] = {
     "snapshots": AssetSelection.assets(AssetKey(["raw", "products"]), AssetKey(["raw", "users"]),
-                                       AssetKey(["raw", "support_tickets"])),
+                                       AssetKey(["raw", "support_tickets"]), AssetKey(["raw", "faq"])),
     "events": AssetSelection.assets(AssetKey(["raw", "events"])),
     "inbox": AssetSelection.assets(*(AssetKey(["raw", f"inbox_{e}"]) for e in ENTITIES)),
     "features": AssetSelection.groups("features"),
     "text": AssetSelection.groups("text"),
     "recommend": AssetSelection.groups("recommend"),
     "copy": AssetSelection.groups("copy"),
+    "service": AssetSelection.groups("service"),
     "monitoring": AssetSelection.groups("monitoring"),
     "loop": AssetSelection.groups("loop"),
 }
@@ -24,13 +25,14 @@ STAGES: dict[str, AssetSelection] = {
 # loop one day at a time, each day's policy reading the day before).
 PARTITIONED_STAGES = ("events", "loop")
 STAGE_DESCRIPTIONS = {
-    "snapshots": "Products, users and support tickets from the data source into raw.*",
+    "snapshots": "Products, users, support tickets and the FAQ from the data source into raw.*",
     "events": "Behaviour events from the data source, one daily partition per day (backfill a range in one run)",
     "inbox": "Files dropped in the inbox folder into raw.inbox_*",
     "features": "The dbt project: staging -> intermediate -> marts, dbt tests and drift checks",
     "text": "Fine-tune the product text encoder, export it to ONNX, embed the catalogue and users, similar items",
     "recommend": "Train, evaluate and gate the recommender; serve the champion's lists",
     "copy": "Corpus, GPT-2 copy generator, ONNX decoder and the reviewed ad copy",
+    "service": "Support encoder (fine-tuned on answered tickets), the answer index, replies with hand-offs and their quality",
     "monitoring": "Prediction drift of what is served",
     "loop": "One simulated day of copy impressions under the serving policy, the policy updated and gated by "
             "off-policy evaluation, and the A/B read-out against the holdout",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase", "refund")
 LANGUAGES = ("en", "zh")
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
-ENTITIES = ("events", "products", "users", "support_tickets", "impressions")
+ENTITIES = ("events", "products", "users", "support_tickets", "faq", "impressions")
 # Before this, no shop in any dataset we read logged events; 1970-01-01 (epoch zero) is a
 # broken clock, not a customer.
 PLAUSIBLE_SINCE = "1995-01-01"
@@ -121,6 +121,21 @@ SCHEMAS: dict[str, EntitySchema] = {
             Field("item_id", "VARCHAR"),
         ),
         key=("ticket_id",),
+    ),
+    # The merchant's knowledge base: one canonical answer per id and language (the
+    # customer-service replies retrieve from these and from agents' resolved tickets).
+    "faq": EntitySchema(
+        "faq",
+        (
+            Field("answer_id", "VARCHAR", required=True),
+            Field("language", "VARCHAR", required=True, allowed=LANGUAGES),
+            Field("question", "VARCHAR", required=True),  # how the question is usually put
+            Field("answer", "VARCHAR", required=True),
+            Field("category", "VARCHAR"),
+            Field("updated_at", "TIMESTAMP", plausible_time=True),
+        ),
+        key=("answer_id", "language"),
+        user_id_field=None,
     ),
     # What was shown to whom, where, chosen how likely: the exposure log that off-policy
     # evaluation and A/B read-outs are computed from.

@@ -17,7 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 FIXTURES = Path(__file__).parent / "fixtures"
 # Public data samples live beside the project (../shared/data), never inside it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-TINY_SHOP = dict(n_users=300, n_items=120, n_days=14, events_per_day=900, support_tickets=200, seed=11)
+TINY_SHOP = dict(n_users=300, n_items=120, n_days=14, events_per_day=900, support_tickets=400, seed=11)
 
 
 def pytest_configure(config):
@@ -60,6 +60,9 @@ def built(tmp_path_factory):
     run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8},
                                                      "ml__ad_copy_generator": {"steps": 300},
                                                      "serving__ad_copy": {"variants": 2},
+                                                     # a 14-day shop has few answered tickets before its cutoff
+                                                     "ml__support_encoder": {"max_seconds": 15, "epochs": 1, "valid_days": 3,
+                                                                             "target_precision": 0.8},
                                                      # the blend or ranker serves (never one strategy alone), so that
                                                      # the champion holds every component, the text one included
                                                      "recommender": {"serve_tolerance": 1.0}})

@@ -82,7 +82,7 @@ POOL = "warehouse"  # one DuckDB writer at a time
 RAW_TABLES = {entity: f"raw.{entity}" for entity in ENTITIES}
 # Entities the configured source feeds directly (an asset each); impressions come in through
 # the inbox until the demo shop responds to what it is shown.
-SOURCE_ENTITIES = ("events", "products", "users", "support_tickets")
+SOURCE_ENTITIES = ("events", "products", "users", "support_tickets", "faq")
 INBOX_TABLES = {entity: f"raw.inbox_{entity}" for entity in ENTITIES}
 
 
@@ -159,6 +159,7 @@ SNAPSHOT_DESCRIPTIONS = {
     "products": "Product catalogue (bilingual titles and descriptions, category, brand, price, discount, stock).",
     "users": "Customers with pseudonymised ids; names, e-mails and phones are dropped at the door.",
     "support_tickets": "Customer-service log: questions (e-mails and phone numbers scrubbed), answers, intents.",
+    "faq": "The knowledge base: one canonical answer per answer id and language (the merchant's own text).",
 }
 
 
@@ -172,7 +173,7 @@ def _snapshot_asset_def(entity: str):
     return _snapshot
 
 
-raw_products, raw_users, raw_support_tickets = (_snapshot_asset_def(e) for e in SNAPSHOT_DESCRIPTIONS)
+raw_products, raw_users, raw_support_tickets, raw_faq = (_snapshot_asset_def(e) for e in SNAPSHOT_DESCRIPTIONS)
 
 
 @asset(key=["raw", "events"], group_name=GROUP, kinds={"duckdb", "python"}, pool=POOL,
@@ -435,7 +436,7 @@ def retract_load_job():
     retract()
 
 
-REFRESH_AFTER_RETRACTION = AssetSelection.assets(inbox, raw_events, raw_products, raw_users, raw_support_tickets) \
+REFRESH_AFTER_RETRACTION = AssetSelection.assets(inbox, raw_events, raw_products, raw_users, raw_support_tickets, raw_faq) \
     .downstream(include_self=False)
 refresh_after_retraction = define_asset_job(
     "refresh_after_retraction", selection=REFRESH_AFTER_RETRACTION,
@@ -514,4 +515,4 @@ ingest_checks = [
     *(pseudonym_check(["raw", e], RAW_TABLES[e]) for e in SOURCE_ENTITIES if SCHEMAS[e].user_id_field),
     *(pseudonym_check(["raw", f"inbox_{e}"], INBOX_TABLES[e]) for e in ENTITIES if SCHEMAS[e].user_id_field),
 ]
-ingest_assets = [raw_products, raw_users, raw_support_tickets, raw_events, inbox]
+ingest_assets = [raw_products, raw_users, raw_support_tickets, raw_faq, raw_events, inbox]

@@ -100,6 +100,21 @@ PRODUCT_QUESTION_TEMPLATES = {
 GREETINGS = {"en": ["", "", "Hi, ", "Hello, ", "Hi there! "], "zh": ["", "", "你好，", "您好，", "在吗？"]}
 CLOSINGS = {"en": ["", "", " Thanks!", " Thank you."], "zh": ["", "", "谢谢！", "多谢。"]}
 
+# The FAQ's answers that state the customer's own account (filled from the warehouse at
+# reply time; a customer with no such fact is handed to a person). Agents' answers on the
+# tickets stay the generic text of FAQ_INTENTS.
+ACCOUNT_ANSWERS = {
+    "order_status": ("Your latest order ({last_order_item}) was placed on {last_order_date}; every order's status is "
+                     "listed under My Orders.",
+                     "您最近的订单（{last_order_item}）于{last_order_date}下单，所有订单状态都可在“我的订单”中查看。"),
+    "shipping_time": ("Your latest order ({last_order_item}) was placed on {last_order_date}; standard delivery takes "
+                      "2-5 working days and the estimate is shown on the order page.",
+                      "您最近的订单（{last_order_item}）于{last_order_date}下单，普通快递一般2-5个工作日送达，订单页面会显示预计送达时间。"),
+    "refund_time": ("Your latest refund ({last_refund_item}) was issued on {last_refund_date}; it reaches your original "
+                    "payment method within 1-3 working days.",
+                    "您最近的退款（{last_refund_item}）已于{last_refund_date}发起，将在1-3个工作日内原路返回。"),
+}
+
 # (intent, topic, [en cores], [zh cores], en answer, zh answer, mentions_product)
 FAQ_INTENTS = [
     ("track_order", "shipping", ["track my order", "see where my package is"], ["查询订单物流", "查看包裹到哪了"], "Open My Orders in the app and tap Track to see the live courier status.", "在App的“我的订单”中点击“查看物流”即可查看实时配送状态。", False),

@@ -1,6 +1,7 @@
-"""Readers for public recommendation datasets, so the protocol and the pipeline can run
-on real data: the S3-Rec sequence format (Amazon Beauty) and RecBole / UniSRec atomic
-files with item text (Amazon Industrial & Scientific).
+"""Readers for public datasets, so the protocols and the pipeline can run on real data:
+the S3-Rec sequence format (Amazon Beauty), RecBole / UniSRec atomic files with item text
+(Amazon Industrial & Scientific), and Amazon product question answering (McAuley lab's
+gzip of one Python-literal dict per line).
 
 A malformed line raises `PublicDataError` naming the file and line; nothing is returned
 half-read.
@@ -103,6 +104,36 @@ def read_recbole(folder: str | Path, name: str | None = None) -> SequenceDataset
                            user_labels=np.array(users), item_text=text)
 
 
+QA_FIELDS = ("question", "answer", "asin")
+
+
+def read_amazon_qa(path: str | Path) -> list[dict]:
+    """Amazon product Q&A rows (question, answer, asin, and questionType where given), in
+    file order. Lines are Python literals (single quotes), read with `ast.literal_eval`,
+    never `eval`."""
+    import ast
+    import gzip
+
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = ast.literal_eval(line)
+            except (ValueError, SyntaxError) as e:
+                raise PublicDataError(f"{path.name} line {line_no}: not a Python literal ({e.__class__.__name__})") from None
+            if not isinstance(row, dict):
+                raise PublicDataError(f"{path.name} line {line_no}: expected a dict, got {type(row).__name__}")
+            missing = [k for k in QA_FIELDS if not isinstance(row.get(k), str) or not row[k].strip()]
+            if missing:
+                raise PublicDataError(f"{path.name} line {line_no}: field(s) {', '.join(missing)} missing or empty")
+            rows.append({k: row[k].strip() for k in QA_FIELDS} | {"question_type": row.get("questionType")})
+    return rows
+
+
 class PublicShop:
     """A public sequence dataset served through the same methods as the synthetic shop,
     so the whole asset graph runs on it.
@@ -172,3 +203,8 @@ class PublicShop:
         import pandas as pd
 
         return pd.DataFrame(columns=["ticket_id", "user_id", "created_at", "language", "question"])
+
+    def faq(self):
+        import pandas as pd
+
+        return pd.DataFrame(columns=["answer_id", "language", "question", "answer"])

@@ -510,11 +510,15 @@ class SyntheticShop:
 
     # ---------------------------------------------------------- support tickets
     def faq(self) -> pd.DataFrame:
-        """The canonical FAQ: one row per intent and language."""
+        """The canonical FAQ (the `faq` entity): one row per intent and language, the
+        intent as its answer id, the question in its plainest form."""
         rows = []
+        updated = pd.Timestamp(self.config.start)
         for intent, topic, en_cores, zh_cores, en_answer, zh_answer, _ in V.FAQ_INTENTS:
-            rows.append(dict(intent=intent, topic=topic, language="en", question=V.QUESTION_TEMPLATES["en"][0].format(core=en_cores[0]), answer=en_answer))
-            rows.append(dict(intent=intent, topic=topic, language="zh", question=V.QUESTION_TEMPLATES["zh"][0].format(core=zh_cores[0]), answer=zh_answer))
+            en_answer, zh_answer = V.ACCOUNT_ANSWERS.get(intent, (en_answer, zh_answer))
+            for language, cores, answer in (("en", en_cores, en_answer), ("zh", zh_cores, zh_answer)):
+                rows.append(dict(answer_id=intent, language=language, category=topic, updated_at=updated,
+                                 question=V.QUESTION_TEMPLATES[language][0].format(core=cores[0]), answer=answer))
         return pd.DataFrame(rows)
 
     def support_tickets(self) -> pd.DataFrame:

@@ -95,10 +95,14 @@ def test_the_retrain_sensor_reacts_to_drift_after_training_and_never_runs_twice(
 def test_a_retraining_run_holds_no_partitioned_asset():
     # A retraining is one unpartitioned run: a daily-partitioned asset in its selection (the
     # loop's copy assignments, downstream of the ad copy) fails it.
-    from ecom_assets.assets.automation import MODEL_CHAIN
+    from ecom_assets.assets.automation import BEHAVIOUR_CHAIN, MODEL_CHAIN
 
     graph = defs.resolve_asset_graph()
     chain = MODEL_CHAIN.resolve(graph)
     assert AssetKey(["serving", "ad_copy"]) in chain and AssetKey(["ml", "recommender"]) in chain
     partitioned = [k.to_user_string() for k in chain if graph.get(k).partitions_def is not None]
     assert partitioned == []
+    # The drift retraining: what learns from behaviour and what reads it, not the copy generator.
+    retrain = BEHAVIOUR_CHAIN.resolve(graph)
+    assert retrain <= chain and AssetKey(["serving", "recommendations"]) in retrain
+    assert AssetKey(["ml", "ad_copy_generator"]) not in retrain and AssetKey(["serving", "ad_copy"]) not in retrain

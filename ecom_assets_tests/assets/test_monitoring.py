@@ -69,7 +69,11 @@ def test_a_drifted_week_fails_the_drift_checks_and_retrains_through_the_gates(tm
     assert days[14] == "2026-10-15"
     tiny = {"ml__product_text_encoder": {"epochs": 3}, "recommender": {"sasrec_seconds": 0.0},
             "ml__ad_copy_generator": {"steps": 60}, "serving__ad_copy": {"variants": 1, "max_products": 20}}
-    run_pipeline(res, log=lambda _: None, op_config=tiny, partitions=days[:14])  # baseline: every model trained once
+    from ecom_assets.demo import DEMO_STAGES
+
+    # baseline: every model trained once (the service group reads no behaviour; it is tested on its own)
+    run_pipeline(res, log=lambda _: None, op_config=tiny, partitions=days[:14],
+                 stages=tuple(s for s in DEMO_STAGES if s != "service"))
     quiet = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
                                                             resources={"warehouse": res["warehouse"]}))
     assert not isinstance(quiet, RunRequest), "no drift reported after the baseline training"
@@ -86,10 +90,14 @@ def test_a_drifted_week_fails_the_drift_checks_and_retrains_through_the_gates(tm
                                                               resources={"warehouse": res["warehouse"]}))
     assert isinstance(request, RunRequest) and "drift since the last training: events" in request.tags["ecom/reason"]
     selection = retrain_on_drift_or_growth.asset_selection
+    graph = defs.resolve_asset_graph()
+    ops = {graph.get(k).assets_def.op.name for k in selection.resolve(graph)}
     result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=res, tags=request.tags,
-                         run_config={"ops": {op: {"config": c} for op, c in tiny.items()}}, raise_on_error=False)
+                         run_config={"ops": {op: {"config": c} for op, c in tiny.items() if op in ops}},
+                         raise_on_error=False)
     registry = query(res, "SELECT name, status, decision FROM ml.model_registry ORDER BY created_at")
-    for name in ("product_text_encoder", "recommender", "ad_copy_generator"):
+    assert (registry["name"] == "ad_copy_generator").sum() == 1, "behaviour drift does not retrain the copy generator"
+    for name in ("product_text_encoder", "recommender"):
         versions = registry[registry["name"] == name]
         assert len(versions) == 2, f"{name} retrained once"
         assert {"champion"} <= set(versions["status"]) and set(versions["status"]) <= {"champion", "retired", "rejected"}
@@ -97,7 +105,7 @@ def test_a_drifted_week_fails_the_drift_checks_and_retrains_through_the_gates(tm
         assert "no champion yet" not in decision["reason"], "the gate compared the two"
         assert decision["basis"] == "same data", f"{name}: the champion was re-scored on the challenger's validation data"
     gates = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_challenger_gate"]
-    assert len(gates) == 3
+    assert len(gates) == 2  # the text encoder and the recommender
     snapshots = query(res, "SELECT count(DISTINCT snapshot_at) AS n FROM monitoring.recommendation_snapshots")["n"][0]
     assert snapshots == 2, "the retraining's serving tables were compared with the baseline's"
     assert {"score", "category"} <= set(query(res, "SELECT signal FROM monitoring.drift_summary WHERE report = 'predictions'")["signal"])

@@ -270,10 +270,12 @@ class LearnedRanker(Strategy):
         return (np.concatenate(xs), np.concatenate(ys), np.array(groups)), found / max(len(rows), 1)
 
     # ---------------------------------------------------------------- training
-    def train(self, train: RankingWindow | list[RankingWindow], valid: RankingWindow, log=lambda _: None) -> dict:
+    def train(self, train: RankingWindow | list[RankingWindow], valid: RankingWindow, keep_queries: bool = False,
+              log=lambda _: None) -> dict:
         """Fit the booster on the queries of `train` (one window, or several earlier ones
         stacked), stopping early on `valid`'s NDCG@10. Returns the trace (rounds, candidate
-        recall, validation NDCG@10 of the queries)."""
+        recall, validation NDCG@10 of the queries). With `keep_queries` the queries are kept
+        (memory) for `refit_on_validation`."""
         import lightgbm as lgb
 
         s = self.settings
@@ -316,7 +318,9 @@ class LearnedRanker(Strategy):
         value, booster, chosen = best
         s.learning_rate, s.num_leaves, s.min_data_in_leaf = chosen["learning_rate"], chosen["num_leaves"], chosen["min_data_in_leaf"]
         self._set_booster(booster)
-        trace = {"rounds": int(booster.best_iteration), "chosen": chosen, "tried": tried,
+        rounds = int(booster.best_iteration)
+        self._queries = (train_rows, valid_rows, chosen, rounds) if keep_queries else None
+        trace = {"rounds": rounds, "chosen": chosen, "tried": tried,
                  "train_windows": len(windows), "train_queries": len(train_rows[2]),
                  "valid_queries": len(valid_rows[2]), "train_rows": int(len(train_rows[1])),
                  "candidate_recall_train": round(train_recall, 4), "candidate_recall_valid": round(valid_recall, 4),
@@ -324,24 +328,50 @@ class LearnedRanker(Strategy):
         log(f"ranker: {trace}")
         return trace
 
-    def refit_booster(self, window: RankingWindow, rounds: int) -> dict:
-        """Fit the booster again on `window` for a fixed number of rounds (chosen by early
-        stopping on an earlier pair of windows): how serving adapts to the newest data."""
+    def refit_on_validation(self) -> dict:
+        """After `train`: fit the booster again on its training and validation queries
+        together, for the rounds and with the tree shape validation chose, so the final
+        model before a test learns from the newest labels too (the queries are reused, not
+        rebuilt). Nothing is left to stop on: measure on validation before calling this."""
+        import lightgbm as lgb
+
+        if getattr(self, "_queries", None) is None:
+            raise RuntimeError("refit_on_validation follows train(..., keep_queries=True)")
+        train_rows, valid_rows, chosen, rounds = self._queries
+        self._queries = None
+        x, y, groups = (np.concatenate([train_rows[i], valid_rows[i]]) for i in range(3))
+        booster = lgb.train({**_lgb_params(self.settings), **chosen},
+                            lgb.Dataset(x, y, group=groups, feature_name=self.feature_names), num_boost_round=max(rounds, 1))
+        self._set_booster(booster)
+        return {"rounds": rounds, "queries": int(len(groups))}
+
+    def refit_booster(self, windows: RankingWindow | list[RankingWindow], rounds: int) -> dict:
+        """Fit the booster again on `windows` (one, or several stacked) for a fixed number of
+        rounds, with the tree shape chosen by `train`'s early stopping on an earlier pair:
+        how serving, and the final model before a test, learn from the newest labels too."""
         import lightgbm as lgb
 
         s = self.settings
         rng = np.random.default_rng(s.seed)
-        n = len(window.split.targets)
-        rows, recall = self._query_rows(window, np.sort(rng.choice(n, min(s.max_train_users, n), replace=False)))
-        if rows is None:
-            raise ValueError("no query of the window has a relevant item among its candidates")
-        self.feature_names = self._feature_names(window.side)
+        windows = windows if isinstance(windows, list) else [windows]
+        parts, recalls = [], []
+        for window in windows:
+            n = len(window.split.targets)
+            rows, recall = self._query_rows(window, np.sort(rng.choice(n, min(s.max_train_users, n), replace=False)))
+            recalls.append(recall)
+            if rows is not None:
+                parts.append(rows)
+        if not parts:
+            raise ValueError("no query of the windows has a relevant item among its candidates")
+        x, y, groups = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        self.feature_names = self._feature_names(windows[0].side)
         params = {**_lgb_params(s), "learning_rate": s.learning_rate, "num_leaves": s.num_leaves,
                   "min_data_in_leaf": s.min_data_in_leaf}
-        booster = lgb.train(params, lgb.Dataset(rows[0], rows[1], group=rows[2], feature_name=self.feature_names),
+        booster = lgb.train(params, lgb.Dataset(x, y, group=groups, feature_name=self.feature_names),
                             num_boost_round=max(int(rounds), 1))
         self._set_booster(booster)
-        return {"rounds": int(rounds), "queries": len(rows[2]), "candidate_recall": round(recall, 4)}
+        return {"rounds": int(rounds), "windows": len(windows), "queries": int(len(groups)),
+                "candidate_recall": round(float(np.mean(recalls)), 4)}
 
     def _set_booster(self, booster) -> None:
         self.booster_text = booster.model_to_string(num_iteration=booster.best_iteration or None)

@@ -140,12 +140,19 @@ class TorchEncoder:
         normalisation (the cache a projection head is trained on)."""
         device = next(self.encoder.parameters()).device
         step = self.encoder.pool if pooled_only else self.encoder
+        texts = list(texts)
+        # Batches of similar length pad little: encode in length order, return in input order.
+        order = np.argsort([len(t) for t in texts], kind="stable")
         out = []
         for start in range(0, len(texts), batch_size):
-            batch = self.tokenize(texts[start:start + batch_size])
+            batch = self.tokenize([texts[i] for i in order[start:start + batch_size]])
             out.append(step(torch.from_numpy(batch["input_ids"]).to(device),
                             torch.from_numpy(batch["attention_mask"]).to(device)).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
+        if not out:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        result = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)
+        result[order] = np.concatenate(out)
+        return result
 
     def unknown_token_share(self, texts: list[str]) -> float:
         """Share of real tokens the tokenizer maps to [UNK]: high means the base model's
@@ -209,13 +216,19 @@ class OnnxEncoder:
         self.tokenizer, self.max_length = tokenizer, max_length
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        texts = list(texts)
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths pad little
         out = []
         for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
+            batch = self.tokenizer([texts[i] for i in order[start:start + batch_size]], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="np")
             feeds = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
             out.append(self.session.run([ONNX_OUTPUT], feeds)[0])
-        return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+        if not out:
+            return np.zeros((0, 0), dtype=np.float32)
+        result = np.empty((len(texts), out[0].shape[1]), dtype=out[0].dtype)
+        result[order] = np.concatenate(out)
+        return result
 
 
 def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:

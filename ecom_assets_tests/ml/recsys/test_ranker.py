@@ -73,6 +73,31 @@ def test_the_ranker_learns_what_the_strategies_miss_and_never_sees_the_test_item
     assert ranker.importance["user_category_share"] == max(ranker.importance.values())
 
 
+def test_the_refit_learns_from_the_validation_queries_for_the_rounds_validation_chose():
+    import lightgbm  # noqa: F401  (the booster's text model is read back below)
+    import pytest
+
+    sequences, category = _one_category_shoppers()
+    n_items = len(category)
+    train, valid, test = (_window(sequences, b, {"popularity": Popularity()}, n_items) for b in (3, 2, 1))
+    ranker = LearnedRanker(test.components, {"popularity": 1.0},
+                           RankerSettings(per_source=n_items, min_data_in_leaf=5, max_rounds=60, early_stopping_rounds=10),
+                           attributes=ItemAttributes(category=category), item_counts=test.item_counts)
+    ranker.n_items = n_items
+    with pytest.raises(RuntimeError, match="keep_queries"):
+        ranker.train(train, valid)
+        ranker.refit_on_validation()
+    trace = ranker.train(train, valid, keep_queries=True)
+    before = ranker.booster_text
+    refit = ranker.refit_on_validation()
+    assert refit["rounds"] == trace["rounds"]
+    assert refit["queries"] == trace["train_queries"] + trace["valid_queries"]
+    assert ranker.booster.num_trees() == trace["rounds"] and ranker.booster_text != before
+    assert evaluate(ranker, test.split, ks=(10,))["NDCG@10"] > 0
+    with pytest.raises(RuntimeError):
+        ranker.refit_on_validation()  # once: the kept queries are released
+
+
 def test_candidates_rank_above_every_other_item_and_the_file_scores_identically(tmp_path):
     sequences, category = _one_category_shoppers(n_users=200)
     n_items = len(category)

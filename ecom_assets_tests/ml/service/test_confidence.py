@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from ecom_assets.ml.service.confidence import (
+    FEATURES,
+    Calibrator,
+    at_threshold,
+    confidence_features,
+    cross_fitted_probabilities,
+    risk_coverage,
+    threshold_for_precision,
+    wilson_lower,
+)
+
+
+def test_risk_coverage_and_aurc_by_hand():
+    curve = risk_coverage(np.array([0.9, 0.8, 0.7]), np.array([1, 0, 1]))
+    np.testing.assert_allclose(curve["risk"], [0.0, 0.5, 1 / 3])
+    assert curve["aurc"] == pytest.approx((0 + 0.5 + 1 / 3) / 3)
+    assert curve["oracle_aurc"] == pytest.approx((0 + 0 + 1 / 3) / 3)
+    assert curve["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_wilson_lower_bound_by_hand():
+    # 9 of 10 right, z = 1: (0.9 + 0.05 - sqrt(0.009 + 0.0025)) / 1.1
+    assert wilson_lower(np.array([9.0]), np.array([10.0]), 1.0)[0] == pytest.approx((0.95 - np.sqrt(0.0115)) / 1.1)
+
+
+def test_threshold_answers_the_largest_set_that_clears_the_target():
+    p = np.linspace(0.99, 0.01, 100)
+    correct = np.r_[np.ones(40), np.zeros(5), np.ones(5), np.zeros(50)].astype(bool)
+    chosen = threshold_for_precision(p, correct, target=0.9, z=0.0)  # z 0: the point estimate
+    # the first 50 answers hold 45 right (0.9); beyond that precision only falls
+    assert chosen["coverage"] == pytest.approx(0.5) and chosen["precision"] == pytest.approx(0.9)
+    assert at_threshold(p, correct, chosen["threshold"])["answered"] == 50
+    strict = threshold_for_precision(p, correct, target=0.9, z=1.0)
+    assert strict["coverage"] < chosen["coverage"], "a Wilson bound asks for more evidence"
+    never = threshold_for_precision(p, np.zeros(100, bool), target=0.9)
+    assert never["coverage"] == 0.0 and at_threshold(p, np.zeros(100, bool), never["threshold"])["answered"] == 0
+
+
+def test_a_threshold_never_splits_equal_probabilities():
+    p = np.array([0.9, 0.5, 0.5, 0.5, 0.1])
+    correct = np.array([1, 1, 0, 0, 0], bool)
+    # Answering the first two would be 100% right, but they cannot be told from the third
+    # and fourth: the cut falls after the first (100%) or after all four 0.5s (50%).
+    assert threshold_for_precision(p, correct, target=0.6, z=0.0)["coverage"] == pytest.approx(0.2)
+    assert threshold_for_precision(p, correct, target=0.5, z=0.0)["coverage"] == pytest.approx(0.8)
+
+
+def test_features_read_margins_and_agreement():
+    dense = np.array([[0.9, 0.5, 0.1], [0.3, 0.35, 0.1]], dtype=np.float32)
+    lexical = np.array([[4.0, 1.0, 0.0], [0.0, 0.0, 3.0]], dtype=np.float32)
+    fused = dense.copy()
+    top, x = confidence_features(fused, dense, lexical)
+    assert list(top) == [0, 1] and x.shape == (2, len(FEATURES))
+    col = {f: i for i, f in enumerate(FEATURES)}
+    assert x[0, col["fused_margin"]] == pytest.approx(0.4) and x[1, col["fused_margin"]] == pytest.approx(0.05)
+    assert x[0, col["agree"]] == 1 and x[1, col["agree"]] == 0
+    assert x[1, col["top_rank_lexical"]] == pytest.approx(np.log(2.0))  # answer 1 is second by BM25 (tied 0s)
+
+
+def test_calibrated_probabilities_follow_the_evidence_and_round_trip():
+    rng = np.random.default_rng(0)
+    margin = rng.uniform(0, 1, 2000)
+    correct = rng.uniform(0, 1, 2000) < margin  # P(right) = margin
+    x = np.column_stack([margin, rng.normal(size=2000)])
+    cal = Calibrator().fit(x, correct)
+    p = cal.predict(x)
+    assert np.corrcoef(p, margin)[0, 1] > 0.95
+    high, low = p[margin > 0.8], p[margin < 0.2]
+    assert abs(high.mean() - correct[margin > 0.8].mean()) < 0.08 and low.mean() < 0.3
+    np.testing.assert_allclose(Calibrator.from_state(cal.state()).predict(x), p)
+    crossed = cross_fitted_probabilities(x, correct)
+    assert crossed.shape == p.shape and np.corrcoef(crossed, p)[0, 1] > 0.95
+    with pytest.raises(ValueError, match="both right and wrong"):
+        Calibrator().fit(x[:10], np.ones(10, bool))

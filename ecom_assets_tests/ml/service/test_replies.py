@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from ecom_assets.ml.service.confidence import FEATURES, Calibrator
+from ecom_assets.ml.service.replies import REASONS, AccountFacts, SupportResponder, has_personal_data
+
+
+class KeywordEncoder:
+    """A stand-in encoder: one axis per keyword, so retrieval is predictable."""
+
+    words = ("refund", "deliver", "password", "退款", "发货")
+
+    def encode(self, texts, batch_size=64):
+        rows = np.array([[float(w in t.lower()) for w in self.words] + [0.01] for t in texts], dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _calibrator(p: float) -> Calibrator:
+    c = Calibrator(allow_one_class=True)
+    return c.fit(np.zeros((4, len(FEATURES))), np.array([1, 1, 1, 1]) if p > 0.5 else np.array([0, 0, 0, 0]))
+
+
+def _responder(threshold=0.5, p=0.9):
+    return SupportResponder(
+        answer_ids=["refund_time", "shipping_time", "reset_password", "refund_time"],
+        languages=["en", "en", "en", "zh"],
+        texts=["Your latest refund ({last_refund_item}) was issued on {last_refund_date}.",
+               "Standard delivery takes 2-5 days.", "Use the forgot password link.", "退款将在1-3个工作日内原路返回。"],
+        dense_weight=0.5, calibrator=_calibrator(p), threshold=threshold, encoder=KeywordEncoder())
+
+
+def test_each_question_is_answered_or_handed_off_with_its_reason():
+    facts = AccountFacts({"t1": {"last_refund_item": "Kettle", "last_refund_date": "2026-10-02"}, "t2": {}})
+    out = _responder().reply(
+        ["When will my refund arrive?", "When will my refund arrive?", "My email is [email], reset my password",
+         "How long to deliver?", "退款多久到账？"], ["t1", "t2", "t3", "t4", "t5"], facts)
+    assert out["answer_id"].tolist()[:2] == ["refund_time", "refund_time"]
+    assert out.loc[0, "text"] == "Your latest refund (Kettle) was issued on 2026-10-02." and not out.loc[0, "handed_off"]
+    assert out.loc[1, "handed_off"] and out.loc[1, "reason"] == f"{REASONS[3]}: last_refund_item, last_refund_date"
+    assert out.loc[1, "text"] is None, "nothing is invented for a slot the account has no fact for"
+    assert out.loc[2, "handed_off"] and out.loc[2, "reason"] == REASONS[0]
+    assert out.loc[3, "text"] == "Standard delivery takes 2-5 days." and out.loc[3, "language"] == "en"
+    assert out.loc[4, "language"] == "zh" and out.loc[4, "answer_id"] == "refund_time" and not out.loc[4, "handed_off"]
+    assert out["confidence"].between(0, 1).all()
+
+
+def test_low_confidence_and_out_of_scope_hand_off():
+    low = _responder(threshold=0.95, p=0.9).reply(["How long to deliver?"])
+    assert low.loc[0, "handed_off"] and low.loc[0, "reason"] == REASONS[2] and low.loc[0, "text"] is None
+    english_only = SupportResponder(["a"], ["en"], ["Standard delivery takes 2-5 days."], 0.5, _calibrator(0.9), 0.5,
+                                    KeywordEncoder())
+    out = english_only.reply(["发货要多久？"])
+    assert out.loc[0, "handed_off"] and out.loc[0, "reason"] == REASONS[1] and out.loc[0, "answer_id"] is None
+
+
+@pytest.mark.parametrize("question, found", [
+    ("call me on 13812345678", True), ("my email is a.b@example.com", True), ("我的电话是[phone]", True),
+    ("where is my order 12345", False), ("退款多久到账？", False)])
+def test_personal_data_in_a_question_is_seen_raw_or_scrubbed(question, found):
+    assert has_personal_data(question) is found
+
+
+def test_the_encoder_matches_a_question_to_an_answered_one():
+    from ecom_assets.ml.service.retrieval import DenseRetriever, QuestionBank
+
+    class Axis:
+        def encode(self, texts, batch_size=64):
+            rows = np.array([[float("log" in t), float("parcel" in t), 0.1] for t in texts], dtype=np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    answers = ["Use the forgot password link.", "Standard delivery takes 2-5 days."]
+    bank = QuestionBank(["I cannot log in", "where is my parcel"], np.array([0, 1]))
+    without = DenseRetriever(Axis()).build(answers, ["en", "en"]).scores(["log in trouble"], ["en"])[0]
+    with_bank = DenseRetriever(Axis()).build(answers, ["en", "en"], bank).scores(["log in trouble"], ["en"])[0]
+    assert with_bank[0] > without[0] and with_bank.argmax() == 0
+    assert with_bank[1] >= without[1], "an answer scores the larger of its own cosine and its best question's"
