@@ -274,10 +274,9 @@ def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource
     if not len(index) or (index["model_version"] != champ["version"]).any():
         raise Failure(f"ml.faq_index is not from the champion {champ['version']}: materialise ml/faq_index")
     # The bank: the FAQ's phrasings and every ticket answered before the cutoff.
-    pairs, answers, _ = _read_pairs(warehouse)
+    pairs, answers, cutoff = _read_pairs(warehouse)
     answers = answers.set_index(["answer_id", "language"]).loc[list(zip(index["answer_id"], index["language"]))].reset_index()
-    cutoff = pd.Timestamp(warehouse.query("SELECT cutoff FROM marts.split_cutoff")["cutoff"].iloc[0])
-    bank = question_bank(answers, pairs[pd.to_datetime(pairs["created_at"]) < cutoff])
+    bank = question_bank(answers, pairs[pd.to_datetime(pairs["created_at"]) < pd.Timestamp(cutoff)])
     responder = SupportResponder(index["answer_id"].tolist(), index["language"].tolist(), index["answer"].tolist(),
                                  settings["dense_weight"], calibrator, settings["threshold"], encoder,
                                  answer_embeddings=np.stack(index["embedding"].to_numpy()).astype(np.float32), bank=bank)
@@ -308,7 +307,7 @@ def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource
        description="monitoring.support_quality: the replies against what agents answered, by language and category: "
                    "coverage, precision at the threshold, AURC, with the risk-coverage curve.")
 def support_quality(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    from ecom_assets.ml.service.confidence import risk_coverage
+    from ecom_assets.ml.service.confidence import judge_replies, risk_coverage
 
     judged = warehouse.query("""
         SELECT r.ticket_id, r.language, r.answer_id, r.confidence, r.handed_off, r.reason, p.answer_id AS agent_answer_id,
@@ -316,25 +315,13 @@ def support_quality(context: AssetExecutionContext, warehouse: WarehouseResource
         FROM serving.support_replies r JOIN marts.support_pairs p USING (ticket_id)""")
     if not len(judged):
         raise Failure("no reply has an agent's answer to be judged against (marts.support_pairs from the cutoff on)")
-    judged["correct"] = judged["answer_id"] == judged["agent_answer_id"]
-    judged["personal"] = judged["reason"].fillna("").str.startswith("personal data")
-    rows = []
-    for (scope, value), part in [(("all", "all"), judged), *[(("language", k), g) for k, g in judged.groupby("language")],
-                                 *[(("category", k), g) for k, g in judged.groupby("category")]]:
-        answered = part[~part["handed_off"]]
-        eligible = part[~part["personal"]]
-        curve = risk_coverage(eligible["confidence"].to_numpy(), eligible["correct"].to_numpy()) if len(eligible) else None
-        rows.append({"scope": scope, "value": value, "questions": len(part),
-                     "coverage": float((~part["handed_off"]).mean()),
-                     "precision": float(answered["correct"].mean()) if len(answered) else None,
-                     "answered_correctly": float((~eligible["handed_off"] & eligible["correct"]).mean()) if len(eligible) else None,
-                     "aurc": curve["aurc"] if curve else None, "top1_accuracy": curve["accuracy"] if curve else None})
-    table = pd.DataFrame(rows).assign(model_version=warehouse.query(
+    rows = judge_replies(judged)
+    table = rows.assign(model_version=warehouse.query(
         "SELECT any_value(model_version) AS v FROM serving.support_replies")["v"].iloc[0],
         measured_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     warehouse.replace_table("monitoring.support_quality", table)
-    eligible = judged[~judged["personal"]]
-    curve = risk_coverage(eligible["confidence"].to_numpy(), eligible["correct"].to_numpy())
+    eligible = judged[~judged["reason"].fillna("").str.startswith("personal data")]
+    curve = risk_coverage(eligible["confidence"].to_numpy(), (eligible["answer_id"] == eligible["agent_answer_id"]).to_numpy())
     step = max(1, len(curve["coverage"]) // 40)
     chart = line_chart({"risk (share wrong)": [float(r) for r in curve["risk"][::step]]},
                        [f"{c:.0%}" for c in curve["coverage"][::step]], "Risk-coverage (most confident answered first)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ecom_assets.ml.service.retrieval import standardise
 
@@ -163,3 +164,25 @@ def at_threshold(probabilities: np.ndarray, correct: np.ndarray, threshold: floa
     return {"coverage": float(answered.mean()) if len(answered) else 0.0,
             "precision": float(np.asarray(correct)[answered].mean()) if n else None, "answered": n,
             "questions": int(len(answered))}
+
+
+def judge_replies(judged: pd.DataFrame) -> pd.DataFrame:
+    """Replies against the agents' answers (columns language, category, answer_id,
+    agent_answer_id, confidence, handed_off, reason), overall and per language and
+    category: coverage, precision of the answered, the share answered right among the
+    questions without personal data, AURC and top-1 accuracy on those."""
+    correct = judged["answer_id"] == judged["agent_answer_id"]
+    personal = judged["reason"].fillna("").str.startswith("personal data")
+    judged = judged.assign(correct=correct, personal=personal)
+    groups = [(("all", "all"), judged), *[(("language", k), g) for k, g in judged.groupby("language")],
+              *[(("category", k), g) for k, g in judged.groupby("category")]]
+    rows = []
+    for (scope, value), part in groups:
+        answered, eligible = part[~part["handed_off"]], part[~part["personal"]]
+        curve = risk_coverage(eligible["confidence"].to_numpy(), eligible["correct"].to_numpy()) if len(eligible) else None
+        rows.append({"scope": scope, "value": value, "questions": len(part),
+                     "coverage": float((~part["handed_off"]).mean()),
+                     "precision": float(answered["correct"].mean()) if len(answered) else None,
+                     "answered_correctly": float((~eligible["handed_off"] & eligible["correct"]).mean()) if len(eligible) else None,
+                     "aurc": curve["aurc"] if curve else None, "top1_accuracy": curve["accuracy"] if curve else None})
+    return pd.DataFrame(rows)

@@ -75,3 +75,20 @@ def test_calibrated_probabilities_follow_the_evidence_and_round_trip():
     assert crossed.shape == p.shape and np.corrcoef(crossed, p)[0, 1] > 0.95
     with pytest.raises(ValueError, match="both right and wrong"):
         Calibrator().fit(x[:10], np.ones(10, bool))
+
+
+def test_replies_are_judged_by_language_with_personal_data_kept_out_of_answered_right():
+    import pandas as pd
+
+    from ecom_assets.ml.service.confidence import judge_replies
+
+    judged = pd.DataFrame({
+        "language": ["en", "en", "en", "zh"], "category": ["a", "a", "b", "a"],
+        "answer_id": ["x", "y", "z", "x"], "agent_answer_id": ["x", "x", "z", "x"],
+        "confidence": [0.9, 0.8, 0.2, 0.7], "handed_off": [False, False, True, True],
+        "reason": [None, None, "personal data in the question", "low confidence"]})
+    rows = judge_replies(judged).set_index(["scope", "value"])
+    en = rows.loc[("language", "en")]
+    assert en["questions"] == 3 and en["coverage"] == pytest.approx(2 / 3) and en["precision"] == pytest.approx(0.5)
+    assert en["answered_correctly"] == pytest.approx(0.5), "the personal-data question is not counted"
+    assert pd.isna(rows.loc[("language", "zh")]["precision"]) and rows.loc[("all", "all")]["questions"] == 4
