@@ -5,9 +5,11 @@ Protocol: products split by a seeded hash (20% test; of the rest, a quarter for
 validation, the remainder for fine-tuning); every question of a split is ranked against
 all distinct answers of that split's products (answers equal up to case and full stops
 are one answer). Everything is chosen on validation: the fine-tuned encoder's best step,
-the fusion weight of encoder and BM25, the calibrator of P(top answer right) and the
-hand-off threshold for the target precision (on cross-fitted probabilities). The test
-split is scored once, at the end.
+the fusion weight of encoder and BM25, the reranker (LightGBM lambdarank over the fused
+top 50, its rounds by 5-fold cross-validation grouped by product, kept only if it beats
+the linear fusion there), the calibrator of P(top answer right) and the hand-off
+threshold for the target precision (both on out-of-fold scores). The test split is scored
+once, at the end.
 
     .venv/bin/python bench/support_quality.py                      (~12 min on 2 cores)
     .venv/bin/python bench/support_quality.py --split-seed 1
@@ -45,6 +47,7 @@ from ecom_assets.ml.service.confidence import (  # noqa: E402
     threshold_for_precision,
 )
 from ecom_assets.ml.service.language import detect_language  # noqa: E402
+from ecom_assets.ml.service.rerank import RerankConfig, answer_priors, candidate_features, fit_reranker  # noqa: E402
 from ecom_assets.ml.service.retrieval import (  # noqa: E402
     DenseRetriever,
     LexicalRetriever,
@@ -82,6 +85,7 @@ class Split:
                 self.answers.append(r["answer"])
             targets.append(pool[key])
         self.questions = [r["question"] for r in rows]
+        self.products = [r["asin"] for r in rows]
         self.pair_answers = [r["answer"] for r in rows]
         self.targets = np.asarray(targets)
         self.q_lang = [detect_language(q) for q in self.questions]
@@ -114,7 +118,7 @@ def margin_baseline(dense: np.ndarray, correct: np.ndarray, coverage: float = 0.
 
 
 def run(path: Path, split_seed: int, tune_seconds: float, target_precision: float, z: float, seed: int,
-        max_length: int, epochs: float = 1.0, log=print) -> dict:
+        max_length: int, epochs: float = 1.0, rerank: bool = True, log=print) -> dict:
     from ecom_assets.ml.text.encoder import TorchEncoder
 
     t_start = time.perf_counter()
@@ -163,9 +167,37 @@ def run(path: Path, split_seed: int, tune_seconds: float, target_precision: floa
     else:
         tuned = zero_shot
 
-    # Fusion weight and the calibrated hand-off, on validation only.
+    # Fusion weight, reranker and the calibrated hand-off, on validation only.
     weight, fusion_trace = choose_fusion(tuned["valid"], lexical["valid"], valid.relevant)
     fused_valid = fuse(tuned["valid"], lexical["valid"], weight)
+    fused_test = fuse(tuned["test"], lexical["test"], weight)
+    linear_test = fused_test
+    rerank_info = None
+    if rerank:
+        t0 = time.perf_counter()
+        prior = {name: answer_priors(s.answers, fit.pair_answers) for name, s in (("valid", valid), ("test", test))}
+        config = RerankConfig(seed=seed)
+
+        def candidates(name: str, s: Split, fused: np.ndarray):
+            return candidate_features(fused, {"dense": tuned[name], "lexical": lexical[name]}, s.questions, s.q_lang,
+                                      s.answers, s.a_lang, prior[name], config.candidates, config.frequent)
+
+        fitted = fit_reranker(fused_valid, candidates("valid", valid, fused_valid), valid.relevant,
+                              groups=np.asarray(valid.products), config=config)
+        rerank_info = {"adopted": fitted.reranker is not None, "validation_linear_MRR": round(fitted.linear_mrr, 4),
+                       "validation_cv_MRR": round(fitted.cv_mrr, 4), "trace": fitted.trace,
+                       "seconds": round(time.perf_counter() - t0, 1)}
+        log(f"  reranker: cross-validated MRR {fitted.cv_mrr:.4f} against the linear fusion's {fitted.linear_mrr:.4f} "
+            f"({'adopted' if fitted.reranker else 'not adopted'}; rounds {fitted.trace})")
+        if fitted.reranker is not None:
+            # The calibrator and threshold see out-of-fold reranked scores, as test will.
+            fused_valid = fitted.out_of_fold
+            fused_test = fitted.reranker.rerank(fused_test, candidates("test", test, fused_test))
+            rerank_info["rounds"] = fitted.reranker.rounds
+            rerank_info["importance"] = dict(sorted(zip(
+                fitted.reranker.booster.feature_name(),
+                (round(float(v), 1) for v in fitted.reranker.booster.feature_importance("gain"))),
+                key=lambda kv: -kv[1])[:10])
     top_v, x_v = confidence_features(fused_valid, tuned["valid"], lexical["valid"])
     correct_v = valid.relevant[np.arange(len(valid)), top_v]
     probabilities_v = cross_fitted_probabilities(x_v, correct_v, seed=seed)
@@ -176,12 +208,13 @@ def run(path: Path, split_seed: int, tune_seconds: float, target_precision: floa
         f"{chosen['coverage']:.1%} of validation questions at precision {chosen['precision']}")
 
     # Test, once.
-    fused_test = fuse(tuned["test"], lexical["test"], weight)
     table = {"bm25": retrieval_metrics(lexical["test"], test.relevant),
              "encoder zero-shot": retrieval_metrics(zero_shot["test"], test.relevant)}
     if tune is not None:
         table["encoder fine-tuned"] = retrieval_metrics(tuned["test"], test.relevant)
-    table[f"fusion (encoder weight {weight})"] = retrieval_metrics(fused_test, test.relevant)
+    table[f"fusion (encoder weight {weight})"] = retrieval_metrics(linear_test, test.relevant)
+    if rerank_info and rerank_info["adopted"]:
+        table["fusion + reranker"] = retrieval_metrics(fused_test, test.relevant)
     for name, m in table.items():
         log(f"  {name:<32} MRR {m['MRR']:.4f}  Recall@1 {m['Recall@1']:.4f}  Recall@10 {m['Recall@10']:.4f}")
     top_t, x_t = confidence_features(fused_test, tuned["test"], lexical["test"])
@@ -207,6 +240,7 @@ def run(path: Path, split_seed: int, tune_seconds: float, target_precision: floa
         "split_seed": split_seed,
         "test": {k: {m: (round(v, 4) if isinstance(v, float) else v) for m, v in t.items()} for k, t in table.items()},
         "fusion": {"encoder_weight": weight, "trace": fusion_trace},
+        "reranker": rerank_info,
         "handoff": {"target_precision": target_precision, "chosen_on_validation": chosen, "test": handoff,
                     "aurc": round(curve["aurc"], 4), "oracle_aurc": round(curve["oracle_aurc"], 4),
                     "top1_accuracy": round(curve["accuracy"], 4), "reliability_test": reliability,
@@ -232,12 +266,13 @@ def main() -> int:
     parser.add_argument("--target-precision", type=float, default=0.9)
     parser.add_argument("--z", type=float, default=1.0, help="Wilson bound the validation precision must clear")
     parser.add_argument("--max-length", type=int, default=96, help="tokens per question or answer")
+    parser.add_argument("--no-rerank", action="store_true", help="the linear fusion only")
     args = parser.parse_args()
     if not args.path.exists():
         print(f"{args.path} not found", file=sys.stderr)
         return 2
     result = run(args.path, args.split_seed, args.tune_seconds, args.target_precision, args.z, args.seed, args.max_length,
-                 args.epochs)
+                 args.epochs, rerank=not args.no_rerank)
     print(f"  total {result['total_seconds']} s, peak RSS {result['peak_rss_gb']} GB")
     print(f"  saved {write_result('support_quality', result)}")
     return 0

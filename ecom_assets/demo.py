@@ -116,11 +116,12 @@ def _service_line(warehouse) -> str:
     with warehouse.connect(read_only=True) as con:
         if not table_exists(con, "monitoring.support_quality"):
             return ""
-        q = con.execute("SELECT value, questions, coverage, precision, answered_correctly FROM monitoring.support_quality "
-                        "WHERE scope = 'language' ORDER BY value").df()
+        q = con.execute("SELECT value, questions, answerable, coverage, precision, answered_correctly "
+                        "FROM monitoring.support_quality WHERE scope = 'language' ORDER BY value").df()
+    # Answerable: no personal data, and the account data the right answer needs is there.
     parts = [f"{r.value} {r.questions:,}: {r.coverage:.0%} answered at precision "
              f"{'-' if r.precision != r.precision or r.precision is None else f'{r.precision:.0%}'}, "
-             f"{r.answered_correctly:.0%} answered right without personal data" for r in q.itertuples()]
+             f"{r.answered_correctly:.1%} of the {r.answerable:,} answerable answered right" for r in q.itertuples()]
     return f"  (support replies: {'; '.join(parts)})" if parts else ""
 
 

@@ -2,8 +2,9 @@
 
 Features of a ranked question: the fused top score and its margin to the second answer,
 the encoder's top cosine and margin, BM25's top score (standardised), whether the two
-retrievers' top answers agree, and where the fused top answer sits in each retriever's
-own ranking. A logistic regression on held-out questions turns them into a probability
+retrievers' top answers agree, where the fused top answer sits in each retriever's own
+ranking, and, where a question classifier exists, the probability it gives the fused top
+answer and whether its own best is the same (zeros without one). A logistic regression on held-out questions turns them into a probability
 that the top answer is right (`Calibrator`); `threshold_for_precision` picks the lowest
 probability whose answered set still reaches a target precision, judged by a Wilson lower
 bound so that a handful of lucky validation questions cannot set it. Selective answering
@@ -21,7 +22,9 @@ import pandas as pd
 from ecom_assets.ml.service.retrieval import standardise
 
 FEATURES = ("fused_top", "fused_margin", "dense_top", "dense_margin", "lexical_top", "agree",
-            "top_rank_dense", "top_rank_lexical")
+            "top_rank_dense", "top_rank_lexical", "classifier_top", "classifier_agree")
+BASE_FEATURES = FEATURES[:8]
+"""What a calibrator saved before the classifier features existed was fitted on."""
 
 
 def _top2(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -42,8 +45,8 @@ def _rank_of(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
     return 1.0 + (scores > chosen).sum(axis=1)
 
 
-def confidence_features(fused: np.ndarray, dense: np.ndarray | None, lexical: np.ndarray | None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def confidence_features(fused: np.ndarray, dense: np.ndarray | None, lexical: np.ndarray | None,
+                        classifier: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the fused top answer per question, a (Q, len(FEATURES)) feature matrix)."""
     top, fused_top, fused_margin = _top2(fused)
     q = len(fused)
@@ -60,7 +63,14 @@ def confidence_features(fused: np.ndarray, dense: np.ndarray | None, lexical: np
     else:
         lexical_best, lexical_top, rank_lexical = top, zero, zero
     agree = (dense_best == lexical_best).astype(np.float32)
-    x = np.column_stack([fused_top, fused_margin, dense_top, dense_margin, lexical_top, agree, rank_dense, rank_lexical])
+    if classifier is not None:
+        chosen = classifier[np.arange(q), top]
+        classifier_top = np.where(np.isfinite(chosen), np.exp(np.minimum(chosen, 0.0)), 0.0)
+        classifier_agree = (np.where(np.isfinite(classifier), classifier, -np.inf).argmax(axis=1) == top).astype(np.float32)
+    else:
+        classifier_top, classifier_agree = zero, zero
+    x = np.column_stack([fused_top, fused_margin, dense_top, dense_margin, lexical_top, agree, rank_dense, rank_lexical,
+                         classifier_top, classifier_agree])
     return top, x.astype(np.float32)
 
 
@@ -69,15 +79,24 @@ class Calibrator:
     """Logistic regression (standardised features, L2) on held-out questions: P(top answer right)."""
 
     c: float = 1.0
+    features: tuple[str, ...] = FEATURES
+    """The columns of `confidence_features` it reads (a calibrator saved by an older
+    version reads the ones it was fitted on)."""
 
     allow_one_class: bool = False
     """When every held-out answer was right (or every one wrong) nothing separates them: with
     this set, P(right) is Laplace's rule of succession, (right + 1) / (n + 2), for every
     question; without it that is an error."""
 
+    def _columns(self, x: np.ndarray) -> np.ndarray:
+        if x.shape[1] == len(FEATURES) and tuple(self.features) != FEATURES:
+            return x[:, [FEATURES.index(f) for f in self.features]]
+        return x
+
     def fit(self, x: np.ndarray, correct: np.ndarray) -> "Calibrator":
         from sklearn.linear_model import LogisticRegression
 
+        x = self._columns(x)
         correct = np.asarray(correct, dtype=int)
         self.mean, self.scale = x.mean(axis=0), x.std(axis=0).clip(min=1e-6)
         if not len(correct) or correct.min() == correct.max():
@@ -91,16 +110,17 @@ class Calibrator:
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        x = self._columns(x)
         logit = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-logit))
 
     def state(self) -> dict:
         return {"c": self.c, "mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
-                "intercept": self.intercept, "features": list(FEATURES)}
+                "intercept": self.intercept, "features": list(self.features)}
 
     @classmethod
     def from_state(cls, state: dict) -> "Calibrator":
-        out = cls(c=state["c"])
+        out = cls(c=state["c"], features=tuple(state.get("features") or BASE_FEATURES))
         out.mean, out.scale = np.asarray(state["mean"]), np.asarray(state["scale"])
         out.coef, out.intercept = np.asarray(state["coef"]), float(state["intercept"])
         return out
@@ -169,18 +189,23 @@ def at_threshold(probabilities: np.ndarray, correct: np.ndarray, threshold: floa
 def judge_replies(judged: pd.DataFrame) -> pd.DataFrame:
     """Replies against the agents' answers (columns language, category, answer_id,
     agent_answer_id, confidence, handed_off, reason), overall and per language and
-    category: coverage, precision of the answered, the share answered right among the
-    questions without personal data, AURC and top-1 accuracy on those."""
+    category: coverage, precision of the answered, AURC and top-1 accuracy, and the share
+    answered right among the questions a reply may answer at all. Those leave out a
+    question with personal data (always a person's) and one whose right answer needs
+    account data the customer does not have (the reply found that answer and handed off
+    instead of inventing the slot); a wrong answer that hit a slot stays in, as a miss."""
     correct = judged["answer_id"] == judged["agent_answer_id"]
-    personal = judged["reason"].fillna("").str.startswith("personal data")
-    judged = judged.assign(correct=correct, personal=personal)
+    reason = judged["reason"].fillna("")
+    personal = reason.str.startswith("personal data")
+    unanswerable = reason.str.startswith("missing account data") & correct
+    judged = judged.assign(correct=correct, eligible=~personal & ~unanswerable, personal=personal)
     groups = [(("all", "all"), judged), *[(("language", k), g) for k, g in judged.groupby("language")],
               *[(("category", k), g) for k, g in judged.groupby("category")]]
     rows = []
     for (scope, value), part in groups:
-        answered, eligible = part[~part["handed_off"]], part[~part["personal"]]
-        curve = risk_coverage(eligible["confidence"].to_numpy(), eligible["correct"].to_numpy()) if len(eligible) else None
-        rows.append({"scope": scope, "value": value, "questions": len(part),
+        answered, eligible, ranked = part[~part["handed_off"]], part[part["eligible"]], part[~part["personal"]]
+        curve = risk_coverage(ranked["confidence"].to_numpy(), ranked["correct"].to_numpy()) if len(ranked) else None
+        rows.append({"scope": scope, "value": value, "questions": len(part), "answerable": len(eligible),
                      "coverage": float((~part["handed_off"]).mean()),
                      "precision": float(answered["correct"].mean()) if len(answered) else None,
                      "answered_correctly": float((~eligible["handed_off"] & eligible["correct"]).mean()) if len(eligible) else None,

@@ -1,8 +1,9 @@
 """Replies to customer questions: retrieve, judge, fill the account slots, or hand off.
 
 `SupportResponder` holds what a reply needs: the answers (id, language, text with
-optional {slots}), the dense encoder's answer embeddings, the BM25 indexes, the fusion
-weight, the calibrator and the threshold. `reply` answers a batch of questions (already
+optional {slots}), the dense encoder's answer embeddings, the BM25 indexes, the question
+classifier (fitted on the bank at start-up: seconds), the fusion weights per language,
+the calibrator and the threshold. `reply` answers a batch of questions (already
 scrubbed of personal data at the door) and says for each whether it hands off and why:
 
     personal data      the question still holds personal data, or a placeholder the door
@@ -26,7 +27,15 @@ import pandas as pd
 from ecom_assets.ml.common.pii import PLACEHOLDERS, find_personal_data
 from ecom_assets.ml.service.confidence import Calibrator, confidence_features
 from ecom_assets.ml.service.language import detect_language
-from ecom_assets.ml.service.retrieval import DenseRetriever, LexicalRetriever, QuestionBank, fuse, row_weights
+from ecom_assets.ml.service.rerank import AnswerReranker, bank_priors, candidate_features
+from ecom_assets.ml.service.retrieval import (
+    DenseRetriever,
+    LexicalRetriever,
+    QuestionBank,
+    classifier_for,
+    fuse_components,
+    weights_by_row,
+)
 
 SLOT = re.compile(r"\{([a-z_]+)\}")
 ACCOUNT_SLOTS = ("last_order_item", "last_order_date", "last_refund_item", "last_refund_date")
@@ -43,7 +52,8 @@ def has_personal_data(question: str) -> bool:
 
 @dataclass
 class AccountFacts:
-    """Slot values per user id (None where the user has no such fact)."""
+    """Slot values per key, a ticket id (the customer's facts as of that ticket) or a
+    pseudonymous user id; None where the account has no such fact."""
 
     values: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
@@ -59,21 +69,58 @@ class AccountFacts:
         return SLOT.sub(lambda m: str(facts[m.group(1)]), text), []
 
 
+def account_facts(facts: pd.DataFrame, catalogue: pd.DataFrame, tickets: list[str], languages: list[str]) -> AccountFacts:
+    """Each ticket's slot values from its facts row (marts.support_ticket_facts: the
+    customer's newest order and refund before the ticket), item titles in the ticket's
+    language (the other language's where it has none); a ticket without a row has none."""
+    titles = {}
+    for item, en, zh in catalogue[["item_id", "title_en", "title_zh"]].itertuples(index=False):
+        titles[(item, "en")], titles[(item, "zh")] = en or zh, zh or en
+    facts = facts.set_index("ticket_id")
+
+    def title(item, language):
+        return titles.get((item, language)) if pd.notna(item) else None
+
+    def day(value):
+        return f"{pd.Timestamp(value):%Y-%m-%d}" if pd.notna(value) else None
+
+    values = {}
+    for ticket, language in zip(tickets, languages):
+        if ticket in facts.index:
+            row = facts.loc[ticket]
+            values[ticket] = {"last_order_item": title(row["last_order_item_id"], language),
+                              "last_order_date": day(row["last_order_at"]),
+                              "last_refund_item": title(row["last_refund_item_id"], language),
+                              "last_refund_date": day(row["last_refund_at"])}
+    return AccountFacts(values)
+
+
 @dataclass
 class SupportResponder:
     answer_ids: list[str]
     languages: list[str]
     texts: list[str]
-    dense_weight: float | dict[str, float]  # one, or one per language
+    weights: float | dict[str, dict[str, float]]
+    """Per language, each component's weight (dense, lexical, classifier); one number is
+    the encoder's weight against BM25 in every language."""
     calibrator: Calibrator
     threshold: float
     encoder: object  # encode(texts) -> unit rows (torch or ONNX)
     answer_embeddings: np.ndarray | None = None
     bank: QuestionBank | None = None
     """Questions already answered (FAQ phrasings, past tickets), matched question to question."""
+    classifier_c: float | None = None
+    """The question classifier's strength chosen on validation; None: no classifier."""
+    reranker: AnswerReranker | None = None
+    """The learned second stage over the fused ranking, where validation adopted one."""
 
     def __post_init__(self):
         bank = self.bank or QuestionBank()
+        if not isinstance(self.weights, dict):
+            w = float(self.weights)
+            self.weights = {lang: {"dense": w, "lexical": 1.0 - w} for lang in set(self.languages)}
+        self.classifier = classifier_for(bank, self.languages, self.classifier_c) if self.classifier_c else None
+        self.prior = bank_priors(bank.answer_index, len(self.texts))
         self.lexical = LexicalRetriever().build(bank.expand(self.texts), self.languages)
         self.dense = DenseRetriever(self.encoder)
         if self.answer_embeddings is None:
@@ -83,11 +130,17 @@ class SupportResponder:
             self.dense.use_bank(bank)
         self.answer_embeddings = self.dense.answer_embeddings
 
-    def rank(self, questions: list[str], languages: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(fused, dense, lexical) score matrices, questions x answers."""
-        dense = self.dense.scores(questions, languages)
-        lexical = self.lexical.scores(questions, languages)
-        return fuse(dense, lexical, row_weights(self.dense_weight, languages)), dense, lexical
+    def rank(self, questions: list[str], languages: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
+        """(fused scores, each component's scores), questions x answers."""
+        components = {"dense": self.dense.scores(questions, languages),
+                      "lexical": self.lexical.scores(questions, languages),
+                      "classifier": self.classifier.scores(questions, languages) if self.classifier is not None else None}
+        fused = fuse_components(components, weights_by_row(self.weights, languages))
+        if self.reranker is not None:
+            fused = self.reranker.rerank(fused, candidate_features(
+                fused, components, questions, languages, self.texts, self.languages, self.prior,
+                self.reranker.config.candidates, self.reranker.config.frequent))
+        return fused, components
 
     def reply(self, questions: list[str], user_ids: list[str | None] | None = None,
               facts: AccountFacts | None = None) -> pd.DataFrame:
@@ -99,8 +152,8 @@ class SupportResponder:
         languages = [detect_language(q) for q in questions]
         if not n:
             return pd.DataFrame(columns=["language", "answer_id", "text", "confidence", "handed_off", "reason"])
-        fused, dense, lexical = self.rank(questions, languages)
-        top, x = confidence_features(fused, dense, lexical)
+        fused, components = self.rank(questions, languages)
+        top, x = confidence_features(fused, components["dense"], components["lexical"], components["classifier"])
         confidence = self.calibrator.predict(x)
         in_language = np.isfinite(fused).any(axis=1)
         rows = []

@@ -1,22 +1,33 @@
-"""Ranking known answers for a question: BM25, a dense encoder, and their fusion.
+"""Ranking known answers for a question: BM25, a dense encoder, a classifier over the
+questions already answered, and their fusion.
 
 Every question is ranked against the answers of its own (detected) language only; the
 score matrices are (questions, answers) with -inf where the languages differ. The fusion
-standardises each retriever's scores per question over the answers it may return and
-adds them with weight `dense_weight` on the encoder, chosen on validation
-(`choose_fusion`, once per language where the replies serve several: an English encoder
-reads Chinese worse than jieba's words do); weight 1 is the encoder alone, 0 BM25 alone.
+standardises each component's scores per question over the answers it may return and
+adds them with weights that sum to one, chosen on validation (`choose_weights`, once per
+language where the replies serve several: an English encoder reads Chinese worse than
+jieba's words do). Two components (`fuse`, `choose_fusion`) take one number, the
+encoder's weight: 1 is the encoder alone, 0 BM25 alone.
+
+Components:
+    dense       cosine of encoder embeddings (answer text, or its best answered question)
+    lexical     BM25 over the answer text expanded with its answered questions
+    classifier  a shop's answered tickets are labelled examples of which answer a question
+                wants: character n-gram TF-IDF and a multinomial logistic regression
+                (`QuestionClassifier`), the intent classifier of a help desk; only where
+                a question bank exists (answers nobody has asked for yet get its floor)
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ecom_assets.ml.service.language import detect_language, words
 
-FUSION_GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
+COMPONENTS = ("dense", "lexical", "classifier")
 
 
 def normalise_answer(text: str) -> str:
@@ -117,6 +128,44 @@ class DenseRetriever:
         return np.where(language_mask(languages, self.languages), out, -np.inf).astype(np.float32)
 
 
+@dataclass
+class QuestionClassifier:
+    """P(answer | question) learned from the question bank: TF-IDF over character 1-3
+    grams within words (no segmenter needed, so one model reads English and Chinese, and
+    paraphrases that share word pieces stay close) and a multinomial logistic regression
+    (L2, inverse strength `c`). Scores are log-probabilities over the answers it has seen,
+    the row's lowest for those it has not; -inf outside the question's language."""
+
+    c: float = 10.0
+
+    def fit(self, bank: QuestionBank, answer_languages: list[str]) -> "QuestionClassifier":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        labels = np.asarray(bank.answer_index, dtype=np.int64)
+        if len(np.unique(labels)) < 2:
+            raise ValueError("a question classifier needs answered questions for at least two answers")
+        self.languages = np.asarray(answer_languages)
+        self.vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, lowercase=True)
+        features = self.vectoriser.fit_transform(list(bank.questions))
+        self.model = LogisticRegression(C=self.c, max_iter=3000).fit(features, labels)
+        return self
+
+    def scores(self, questions: list[str], languages: list[str] | None = None) -> np.ndarray:
+        languages = languages or [detect_language(q) for q in questions]
+        known = self.model.predict_log_proba(self.vectoriser.transform(list(questions))).astype(np.float32)
+        out = np.repeat(known.min(axis=1, keepdims=True), len(self.languages), axis=1)
+        out[:, self.model.classes_] = known
+        return np.where(language_mask(languages, self.languages), out, -np.inf).astype(np.float32)
+
+
+def classifier_for(bank: QuestionBank | None, answer_languages: list[str], c: float = 10.0) -> QuestionClassifier | None:
+    """The bank's classifier, or None when it holds questions for fewer than two answers."""
+    if bank is None or len(np.unique(bank.answer_index)) < 2:
+        return None
+    return QuestionClassifier(c=c).fit(bank, answer_languages)
+
+
 def standardise(scores: np.ndarray) -> np.ndarray:
     """Per row, (s - mean) / std over the finite entries; -inf stays -inf, a constant row 0."""
     finite = np.isfinite(scores)
@@ -128,30 +177,78 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     return np.where(finite, z, -np.inf).astype(np.float32)
 
 
-def _weighted(zd: np.ndarray, zl: np.ndarray, w: np.ndarray | float) -> np.ndarray:
-    """w * zd + (1 - w) * zl where both are finite (w per row or one for all), -inf elsewhere."""
-    w = np.asarray(w, dtype=np.float32).reshape(-1, 1) if np.ndim(w) else np.float32(w)
-    finite = np.isfinite(zd) & np.isfinite(zl)
-    out = np.full(zd.shape, -np.inf, dtype=np.float32)
-    mixed = w * np.where(finite, zd, 0.0) + (1.0 - w) * np.where(finite, zl, 0.0)
-    out[finite] = np.broadcast_to(mixed, zd.shape)[finite]
+def fuse_components(components: dict[str, np.ndarray | None], weights: dict[str, float | np.ndarray]) -> np.ndarray:
+    """sum_k w_k * standardise(component_k), over the components with a matrix and a
+    weight that is not zero everywhere (a weight is one number or one per question);
+    -inf wherever a component in the sum is -inf (another language)."""
+    used = [(name, m) for name, m in components.items()
+            if m is not None and np.any(np.asarray(weights.get(name, 0.0)) != 0)]
+    if not used:  # every weight zero: the first component alone
+        used = [next((name, m) for name, m in components.items() if m is not None)]
+        weights = {used[0][0]: 1.0}
+    shape = used[0][1].shape
+    finite = np.ones(shape, dtype=bool)
+    total = np.zeros(shape, dtype=np.float32)
+    for name, matrix in used:
+        z = standardise(matrix)
+        w = np.asarray(weights.get(name, 0.0), dtype=np.float32)
+        w = w.reshape(-1, 1) if w.ndim else w
+        finite &= np.isfinite(z)
+        total += w * np.where(np.isfinite(z), z, 0.0)
+    return np.where(finite, total, -np.inf).astype(np.float32)
+
+
+def weight_grid(names: list[str], step: float = 0.1) -> list[dict[str, float]]:
+    """Every weighting of `names` on a grid of `step` whose weights sum to one."""
+    units = int(round(1.0 / step))
+    out = []
+    for combo in itertools.product(range(units + 1), repeat=len(names)):
+        if sum(combo) == units:
+            out.append({n: round(k * step, 4) for n, k in zip(names, combo)})
     return out
 
 
+def choose_weights(components: dict[str, np.ndarray | None], relevant: np.ndarray, step: float = 0.1
+                   ) -> tuple[dict[str, float], list[dict]]:
+    """The weighting with the best MRR on these (validation) questions, and the trace.
+    Ties (a small validation set often has a plateau) go to the most even weighting: the
+    middle of a plateau moves least when the questions change."""
+    names = [n for n, m in components.items() if m is not None]
+    if len(names) < 2:
+        return {n: 1.0 for n in names}, []
+    standard = {n: standardise(components[n]) for n in names}
+    trace = []
+    for weights in weight_grid(names, step):
+        fused = fuse_components(standard, weights)
+        trace.append({**weights, "MRR": round(retrieval_metrics(fused, relevant)["MRR"], 5)})
+    evenness = lambda t: -sum(t[n] ** 2 for n in names)  # noqa: E731
+    best = max(trace, key=lambda t: (t["MRR"], evenness(t)))
+    return {n: best[n] for n in names}, trace
+
+
+def weights_by_row(per_language: dict[str, dict[str, float]], languages: list[str], names=COMPONENTS,
+                   default: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Each component's weight per question, from the question's language."""
+    default = default or {"dense": 0.5, "lexical": 0.5}
+    return {n: np.array([per_language.get(lang, default).get(n, 0.0) for lang in languages], dtype=np.float32)
+            for n in names}
+
+
 def row_weights(weights: dict[str, float] | float, languages: list[str], default: float = 0.5) -> np.ndarray | float:
-    """Each question's fusion weight from its language (a single weight stays one)."""
+    """Each question's encoder weight from its language (a single weight stays one)."""
     if not isinstance(weights, dict):
         return weights
     return np.array([weights.get(lang, default) for lang in languages], dtype=np.float32)
 
 
 def fuse(dense: np.ndarray | None, lexical: np.ndarray | None, dense_weight: float | np.ndarray) -> np.ndarray:
-    """The fused scores; `dense_weight` one weight, or one per question (row)."""
+    """The encoder and BM25 fused; `dense_weight` one weight, or one per question (row)."""
     if dense is None:
         return standardise(lexical)
     if lexical is None:
         return standardise(dense)
-    return _weighted(standardise(dense), standardise(lexical), dense_weight)
+    w = np.asarray(dense_weight, dtype=np.float32)
+    return fuse_components({"dense": dense, "lexical": lexical}, {"dense": w, "lexical": 1.0 - w})
 
 
 def ranks_of(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
@@ -174,14 +271,10 @@ def retrieval_metrics(scores: np.ndarray, relevant: np.ndarray, ks=(1, 10)) -> d
 
 
 def choose_fusion(dense: np.ndarray | None, lexical: np.ndarray | None, relevant: np.ndarray,
-                  grid=FUSION_GRID) -> tuple[float, list[dict]]:
-    """The dense weight with the best MRR on these (validation) questions, and the trace."""
+                  step: float = 0.1) -> tuple[float, list[dict]]:
+    """The encoder's weight against BM25 with the best MRR on these (validation)
+    questions, and the trace (dense_weight, MRR)."""
     if dense is None or lexical is None:
         return (1.0 if lexical is None else 0.0), []
-    zd, zl = standardise(dense), standardise(lexical)
-    trace = []
-    for w in grid:
-        fused = _weighted(zd, zl, w)
-        trace.append({"dense_weight": float(w), "MRR": round(retrieval_metrics(fused, relevant)["MRR"], 5)})
-    best = max(trace, key=lambda t: (t["MRR"], t["dense_weight"]))
-    return best["dense_weight"], trace
+    weights, trace = choose_weights({"dense": dense, "lexical": lexical}, relevant, step)
+    return weights["dense"], [{"dense_weight": t["dense"], "MRR": t["MRR"]} for t in trace]

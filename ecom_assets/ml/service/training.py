@@ -1,9 +1,12 @@
 """Training the shop's customer-service responder from its answered tickets.
 
-    pairs before `valid_start`          fine-tune the encoder (question -> its answer text)
-    pairs in [valid_start, cutoff)      stop the fine-tune, choose the fusion weight, fit the
-                                        calibrator and choose the hand-off threshold
-                                        (cross-fitted probabilities, target precision)
+    pairs before `valid_start`          fine-tune the encoder (question -> its answer text);
+                                        with the FAQ's phrasings, the question bank that the
+                                        retrievers match against and the classifier learns from
+    pairs in [valid_start, cutoff)      stop the fine-tune, choose the classifier's strength and
+                                        the fusion weights (per language), fit the calibrator
+                                        and choose the hand-off threshold (cross-fitted
+                                        probabilities, target precision)
 
 Every answer in `answers` (both languages) is a candidate for every question of its
 language, as at reply time. Nothing from the cutoff on is read: the replies to those
@@ -23,14 +26,16 @@ from ecom_assets.ml.service.confidence import (
     cross_fitted_probabilities,
     threshold_for_precision,
 )
+from ecom_assets.ml.service.rerank import AnswerReranker, RerankConfig, bank_priors, candidate_features, fit_reranker
 from ecom_assets.ml.service.retrieval import (
     DenseRetriever,
     LexicalRetriever,
     QuestionBank,
-    choose_fusion,
-    fuse,
+    choose_weights,
+    classifier_for,
+    fuse_components,
     retrieval_metrics,
-    row_weights,
+    weights_by_row,
 )
 from ecom_assets.ml.service.tuning import PairTuneConfig, PairTuneResult, finetune_pairs, lexical_hard_negatives
 
@@ -41,12 +46,19 @@ class ResponderSettings:
     wilson_z: float = 1.0
     tune: PairTuneConfig = field(default_factory=PairTuneConfig)
     hard_pool: int = 10
+    classifier_strengths: tuple[float, ...] = (10.0, 100.0)
+    """The question classifier's inverse L2 strengths tried on validation."""
+    rerank: bool = True
+    """Try the learned reranker on validation (kept only where it beats the linear fusion there)."""
+    rerank_config: RerankConfig = field(default_factory=RerankConfig)
     seed: int = 0
 
 
 @dataclass
 class ResponderTraining:
-    dense_weight: dict[str, float]  # per language
+    weights: dict[str, dict[str, float]]  # per language, per component (dense, lexical, classifier)
+    classifier_c: float | None  # None: no classifier (too few answered questions)
+    reranker: AnswerReranker | None  # None: the linear fusion serves
     calibrator: Calibrator
     threshold: dict
     tune: PairTuneResult | None
@@ -115,14 +127,37 @@ def train_responder(encoder, pairs: pd.DataFrame, answers: pd.DataFrame, valid_s
                               lambda enc: retrieval_metrics(dense_valid(enc), relevant_valid)["MRR"], settings.tune,
                               negatives=negatives, log=log)
     dense = dense_valid(encoder)
-    overall, trace = choose_fusion(dense, lexical_valid, relevant_valid)
-    # One weight per language: the encoder and the word index are not equally good in each.
+    classifier_c, classifier_valid, classifier_mrr = None, None, None
+    for c in settings.classifier_strengths:
+        model = classifier_for(bank, languages, c)
+        if model is None:
+            break
+        scores = model.scores(valid_q, valid_lang)
+        mrr = retrieval_metrics(scores, relevant_valid)["MRR"]
+        if classifier_mrr is None or mrr > classifier_mrr:
+            classifier_c, classifier_valid, classifier_mrr = c, scores, mrr
+    components = {"dense": dense, "lexical": lexical_valid, "classifier": classifier_valid}
+    overall, trace = choose_weights(components, relevant_valid)
+    # Weights per language: the encoder, the word index and the classifier are not equally
+    # good in each.
     weight = {}
     for language in sorted(set(languages)):
         rows = np.flatnonzero(np.asarray(valid_lang) == language)
-        weight[language] = choose_fusion(dense[rows], lexical_valid[rows], relevant_valid[rows])[0] if len(rows) else overall
-    fused = fuse(dense, lexical_valid, row_weights(weight, valid_lang, overall))
-    top, x = confidence_features(fused, dense, lexical_valid)
+        weight[language] = (choose_weights({k: (m[rows] if m is not None else None) for k, m in components.items()},
+                                           relevant_valid[rows])[0] if len(rows) else overall)
+    fused = fuse_components(components, weights_by_row(weight, valid_lang, default=overall))
+    linear_mrr = retrieval_metrics(fused, relevant_valid)["MRR"]
+    reranker, rerank_trace = None, []
+    if settings.rerank:
+        candidates = candidate_features(fused, components, valid_q, valid_lang, texts, languages,
+                                        bank_priors(bank.answer_index, len(texts)), settings.rerank_config.candidates,
+                                        settings.rerank_config.frequent)
+        days = pd.to_datetime(valid["created_at"]).dt.floor("D").to_numpy()  # one day's tickets in one fold
+        fitted = fit_reranker(fused, candidates, relevant_valid, groups=days, config=settings.rerank_config)
+        reranker, rerank_trace = fitted.reranker, fitted.trace
+        if reranker is not None:  # calibrate on out-of-fold scores, as replies will meet them
+            fused = fitted.out_of_fold
+    top, x = confidence_features(fused, dense, lexical_valid, classifier_valid)
     correct = relevant_valid[np.arange(len(valid)), top]
     probabilities = cross_fitted_probabilities(x, correct, seed=settings.seed)
     threshold = threshold_for_precision(probabilities, correct, settings.target_precision, z=settings.wilson_z)
@@ -130,9 +165,50 @@ def train_responder(encoder, pairs: pd.DataFrame, answers: pd.DataFrame, valid_s
     validation = {**{k: round(v, 4) if isinstance(v, float) else v for k, v in retrieval_metrics(fused, relevant_valid).items()},
                   "dense_MRR": round(retrieval_metrics(dense, relevant_valid)["MRR"], 4),
                   "lexical_MRR": round(retrieval_metrics(lexical_valid, relevant_valid)["MRR"], 4),
+                  "classifier_MRR": None if classifier_mrr is None else round(classifier_mrr, 4),
+                  "linear_fusion_MRR": round(linear_mrr, 4), "reranker": reranker is not None,
+                  "rerank_trace": rerank_trace,
                   "top1_accuracy": round(float(correct.mean()), 4), "fit_pairs": int(len(fit)),
                   "validation_pairs": int(len(valid))}
-    log(f"responder: encoder weight by language {weight}, validation MRR {validation['MRR']:.4f}, threshold {threshold['threshold']:.3f} "
-        f"answers {threshold['coverage']:.1%} at precision {threshold['precision']}")
+    for language in sorted(set(valid_lang)):
+        rows = np.asarray(valid_lang) == language
+        validation[f"top1_accuracy_{language}"] = round(float(correct[rows].mean()), 4)
+    log(f"responder: weights by language {weight}, classifier C {classifier_c}, reranker "
+        f"{'adopted' if reranker else 'not adopted'} {rerank_trace}, validation MRR {validation['MRR']:.4f}, "
+        f"threshold {threshold['threshold']:.3f} answers {threshold['coverage']:.1%} at precision {threshold['precision']}")
     validation["bank_questions"] = len(bank.questions)
-    return ResponderTraining(weight, calibrator, threshold, tune, validation, trace)
+    return ResponderTraining(weight, classifier_c, reranker, calibrator, threshold, tune, validation, trace)
+
+
+def responder_weights(settings: dict) -> dict[str, dict[str, float]]:
+    """Per-language component weights from a saved responder.json (one written before the
+    classifier existed held the encoder's weight per language, BM25 taking the rest)."""
+    if "weights" in settings:
+        return settings["weights"]
+    dense = settings["dense_weight"]
+    if not isinstance(dense, dict):
+        return {"en": {"dense": dense, "lexical": 1.0 - dense}, "zh": {"dense": dense, "lexical": 1.0 - dense}}
+    return {lang: {"dense": w, "lexical": 1.0 - w} for lang, w in dense.items()}
+
+
+def validation_mrr(encoder, settings: dict, pairs: pd.DataFrame, answers: pd.DataFrame, valid_start, cutoff,
+                   reranker: AnswerReranker | None = None) -> float:
+    """A saved responder's (its encoder's and responder.json's) MRR on the answered tickets
+    of [valid_start, cutoff), with the bank of the tickets before it: how a champion is
+    scored again on a challenger's validation window."""
+    created = pd.to_datetime(pairs["created_at"])
+    valid = pairs[(created >= pd.Timestamp(valid_start)) & (created < pd.Timestamp(cutoff))]
+    texts, langs = answers["answer"].tolist(), answers["language"].tolist()
+    q, ql = valid["question"].tolist(), valid["language"].tolist()
+    bank = question_bank(answers, pairs[created < pd.Timestamp(valid_start)])
+    c = settings.get("classifier_c")
+    model = classifier_for(bank, langs, c) if c else None
+    components = {"dense": DenseRetriever(encoder).build(texts, langs, bank).scores(q, ql),
+                  "lexical": LexicalRetriever().build(bank.expand(texts), langs).scores(q, ql),
+                  "classifier": model.scores(q, ql) if model is not None else None}
+    fused = fuse_components(components, weights_by_row(responder_weights(settings), ql))
+    if reranker is not None:
+        fused = reranker.rerank(fused, candidate_features(fused, components, q, ql, texts, langs,
+                                                          bank_priors(bank.answer_index, len(texts)),
+                                                          reranker.config.candidates, reranker.config.frequent))
+    return retrieval_metrics(fused, relevance_matrix(valid, answers))["MRR"]

@@ -92,3 +92,44 @@ def test_replies_are_judged_by_language_with_personal_data_kept_out_of_answered_
     assert en["questions"] == 3 and en["coverage"] == pytest.approx(2 / 3) and en["precision"] == pytest.approx(0.5)
     assert en["answered_correctly"] == pytest.approx(0.5), "the personal-data question is not counted"
     assert pd.isna(rows.loc[("language", "zh")]["precision"]) and rows.loc[("all", "all")]["questions"] == 4
+
+
+def test_a_calibrator_saved_before_the_classifier_features_reads_its_own_columns():
+    from ecom_assets.ml.service.confidence import BASE_FEATURES, FEATURES
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(FEATURES))).astype(np.float32)
+    correct = x[:, 0] + 0.3 * rng.normal(size=200) > 0
+    old = Calibrator(features=BASE_FEATURES).fit(x, correct)
+    state = old.state()
+    del state["features"]  # as an older responder.json holds it
+    restored = Calibrator.from_state(state)
+    assert restored.features == BASE_FEATURES and len(restored.coef) == len(BASE_FEATURES)
+    np.testing.assert_allclose(restored.predict(x), old.predict(x), rtol=1e-5)
+    np.testing.assert_allclose(restored.predict(x), restored.predict(x[:, :len(BASE_FEATURES)]))
+
+
+def test_the_classifier_features_read_its_probability_of_the_chosen_answer():
+    fused = np.array([[2.0, 1.0], [1.0, 2.0]], dtype=np.float32)
+    classifier = np.log(np.array([[0.8, 0.2], [0.9, 0.1]], dtype=np.float32))
+    top, x = confidence_features(fused, fused, fused, classifier)
+    col = {name: i for i, name in enumerate(FEATURES)}
+    np.testing.assert_allclose(x[:, col["classifier_top"]], [0.8, 0.1], rtol=1e-5)
+    assert x[:, col["classifier_agree"]].tolist() == [1.0, 0.0]
+    _, without = confidence_features(fused, fused, fused)
+    assert not without[:, col["classifier_top"]].any()
+
+
+def test_a_right_answer_that_lacks_the_customer_s_account_data_is_not_counted_against_the_replies():
+    import pandas as pd
+
+    from ecom_assets.ml.service.confidence import judge_replies
+
+    judged = pd.DataFrame({
+        "language": ["en"] * 3, "category": ["orders"] * 3,
+        "answer_id": ["x", "refund_time", "refund_time"], "agent_answer_id": ["x", "refund_time", "shipping_time"],
+        "confidence": [0.9, 0.9, 0.9], "handed_off": [False, True, True],
+        "reason": [None, "missing account data: last_refund_date", "missing account data: last_refund_date"]})
+    en = judge_replies(judged).set_index(["scope", "value"]).loc[("language", "en")]
+    # The right template without the data is a correct hand-off; a wrong one that hit a slot stays a miss.
+    assert en["answerable"] == 2 and en["answered_correctly"] == pytest.approx(0.5)

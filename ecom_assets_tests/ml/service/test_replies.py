@@ -26,7 +26,7 @@ def _responder(threshold=0.5, p=0.9):
         languages=["en", "en", "en", "zh"],
         texts=["Your latest refund ({last_refund_item}) was issued on {last_refund_date}.",
                "Standard delivery takes 2-5 days.", "Use the forgot password link.", "退款将在1-3个工作日内原路返回。"],
-        dense_weight=0.5, calibrator=_calibrator(p), threshold=threshold, encoder=KeywordEncoder())
+        weights=0.5, calibrator=_calibrator(p), threshold=threshold, encoder=KeywordEncoder())
 
 
 def test_each_question_is_answered_or_handed_off_with_its_reason():
@@ -74,3 +74,36 @@ def test_the_encoder_matches_a_question_to_an_answered_one():
     with_bank = DenseRetriever(Axis()).build(answers, ["en", "en"], bank).scores(["log in trouble"], ["en"])[0]
     assert with_bank[0] > without[0] and with_bank.argmax() == 0
     assert with_bank[1] >= without[1], "an answer scores the larger of its own cosine and its best question's"
+
+
+def test_account_facts_come_from_the_ticket_s_row_in_its_language():
+    import pandas as pd
+
+    from ecom_assets.ml.service.replies import account_facts
+
+    facts = pd.DataFrame({"ticket_id": ["t1", "t2"], "last_order_item_id": ["i1", None],
+                          "last_order_at": [pd.Timestamp("2026-10-02 13:00"), None],
+                          "last_refund_item_id": [None, None], "last_refund_at": [None, None]})
+    catalogue = pd.DataFrame({"item_id": ["i1"], "title_en": ["Blue Tent"], "title_zh": ["蓝色帐篷"]})
+    got = account_facts(facts, catalogue, ["t1", "t2", "t3"], ["zh", "en", "en"])
+    assert got.fill("{last_order_item} ({last_order_date})", "t1") == ("蓝色帐篷 (2026-10-02)", [])
+    assert got.fill("{last_order_item}", "t2") == (None, ["last_order_item"]), "no order: nothing is invented"
+    assert got.fill("{last_refund_date}", "t3") == (None, ["last_refund_date"]), "a ticket without facts has none"
+
+
+def test_a_responder_with_a_bank_routes_paraphrases_through_its_question_classifier():
+    from ecom_assets.ml.service.retrieval import QuestionBank
+
+    bank = QuestionBank(["where is my money back", "money back when", "I forgot how to sign in", "cannot sign in",
+                         "钱什么时候退回", "退的钱在哪"], np.array([0, 0, 2, 2, 3, 3]))
+    classifier_only = {"en": {"dense": 0.0, "lexical": 0.0, "classifier": 1.0},
+                       "zh": {"dense": 0.0, "lexical": 0.0, "classifier": 1.0}}
+    base = _responder(threshold=0.0)
+    responder = SupportResponder(base.answer_ids, base.languages, base.texts, classifier_only, base.calibrator, 0.0,
+                                 KeywordEncoder(), bank=bank, classifier_c=100.0)
+    out = responder.reply(["when do I get my money back?", "I can't sign in", "我的钱什么时候退回？"])
+    # None of them shares a keyword with its answer's text: the answered questions carry them.
+    assert out["answer_id"].tolist() == ["refund_time", "reset_password", "refund_time"]
+    assert out["language"].tolist() == ["en", "en", "zh"]
+    assert SupportResponder(base.answer_ids, base.languages, base.texts, 0.5, base.calibrator, 0.0,
+                            KeywordEncoder(), bank=bank).classifier is None, "no strength chosen: no classifier"

@@ -111,3 +111,46 @@ def test_a_question_bank_finds_the_answer_a_paraphrase_shares_no_word_with():
     expanded = LexicalRetriever().build(bank.expand(answers), ["en", "en"]).scores(question, ["en"])[0]
     assert expanded.argmax() == 0 and expanded[0] > 0
     assert bank.expand(answers)[1].endswith("when does my parcel arrive")
+
+
+def test_three_components_fuse_as_a_weighted_sum_of_standardised_scores():
+    from ecom_assets.ml.service.retrieval import fuse_components
+
+    dense = np.array([[1.0, 0.0, -np.inf]], dtype=np.float32)
+    lexical = np.array([[0.0, 2.0, -np.inf]], dtype=np.float32)
+    classifier = np.array([[-3.0, -1.0, -np.inf]], dtype=np.float32)
+    fused = fuse_components({"dense": dense, "lexical": lexical, "classifier": classifier},
+                            {"dense": 0.5, "lexical": 0.2, "classifier": 0.3})
+    # Each row standardised over the two answers of its language: z = (+1, -1) or (-1, +1).
+    np.testing.assert_allclose(fused[0, :2], [0.5 - 0.2 - 0.3, -0.5 + 0.2 + 0.3], atol=1e-6)
+    assert np.isneginf(fused[0, 2])
+    alone = fuse_components({"dense": dense, "lexical": lexical, "classifier": None}, {"dense": 1.0, "lexical": 0.0})
+    np.testing.assert_allclose(alone, standardise(dense))
+
+
+def test_the_weight_grid_covers_the_simplex_and_ties_go_to_the_even_weighting():
+    from ecom_assets.ml.service.retrieval import choose_weights, weight_grid
+
+    grid = weight_grid(["a", "b", "c"], 0.1)
+    assert len(grid) == 66 and all(abs(sum(g.values()) - 1.0) < 1e-9 for g in grid)
+    # Both retrievers rank the one question perfectly: every weighting ties at MRR 1.
+    scores = np.array([[2.0, 1.0, 0.0]], dtype=np.float32)
+    weights, trace = choose_weights({"dense": scores, "lexical": scores}, np.array([[True, False, False]]))
+    assert weights == {"dense": 0.5, "lexical": 0.5} and len(trace) == 11
+
+
+def test_the_question_classifier_learns_which_answer_paraphrases_want():
+    from ecom_assets.ml.service.retrieval import QuestionBank, classifier_for
+
+    # Answers: use a coupon, an expired coupon (en, then zh), delivery time (en; nobody asked yet).
+    languages = ["en", "en", "zh", "zh", "en"]
+    bank = QuestionBank(["how do I use a coupon", "can I use my coupon", "how do I use an expired coupon",
+                         "can I still use an expired coupon", "怎么使用优惠券", "如何使用优惠券", "怎么使用过期优惠券",
+                         "过期优惠券还能用吗"], np.array([0, 0, 1, 1, 2, 2, 3, 3]))
+    model = classifier_for(bank, languages, c=100.0)
+    scores = model.scores(["how can I use a coupon?", "my coupon expired, can I use it?", "优惠券怎么使用？",
+                           "过期的优惠券能用吗？"], ["en", "en", "zh", "zh"])
+    assert scores.argmax(axis=1).tolist() == [0, 1, 2, 3]
+    assert np.isneginf(scores[0, 2]) and np.isneginf(scores[2, 0]), "only answers of the question's language"
+    assert scores[0, 4] <= scores[0, :2].min(), "an answer nobody asked for gets the row's floor"
+    assert classifier_for(QuestionBank(["a", "b"], np.array([0, 0])), languages) is None
