@@ -16,7 +16,8 @@ STAGES: dict[str, AssetSelection] = {
     "features": AssetSelection.groups("features"),
     "text": AssetSelection.groups("text"),
     "recommend": AssetSelection.groups("recommend"),
-    "copy": AssetSelection.groups("copy"),
+    # The segment interests the copy reads are a privacy release: released with the copy.
+    "copy": AssetSelection.groups("privacy", "copy"),
     "service": AssetSelection.groups("service"),
     "monitoring": AssetSelection.groups("monitoring"),
     "loop": AssetSelection.groups("loop"),
@@ -31,7 +32,8 @@ STAGE_DESCRIPTIONS = {
     "features": "The dbt project: staging -> intermediate -> marts, dbt tests and drift checks",
     "text": "Fine-tune the product text encoder, export it to ONNX, embed the catalogue and users, similar items",
     "recommend": "Train, evaluate and gate the recommender; serve the champion's lists",
-    "copy": "Corpus, GPT-2 copy generator, ONNX decoder and the reviewed ad copy",
+    "copy": "Segment interests released with differential privacy (and the privacy ledger), corpus, GPT-2 copy "
+            "generator, ONNX decoder and the reviewed ad copy",
     "service": "Support encoder (fine-tuned on answered tickets), the answer index, replies with hand-offs and their quality",
     "monitoring": "Prediction drift of what is served",
     "loop": "One simulated day of copy impressions under the serving policy, the policy updated and gated by "

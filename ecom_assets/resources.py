@@ -66,10 +66,25 @@ class ModelStoreResource(ConfigurableResource):
 
 
 class PrivacyResource(ConfigurableResource):
-    """The keyed-hash secret for pseudonymising user ids: $ECOM_PSEUDONYM_KEY, else a
-    generated local key file kept outside the warehouse."""
+    """The keyed-hash secret for pseudonymising user ids ($ECOM_PSEUDONYM_KEY, else a
+    generated local key file kept outside the warehouse), and the differential-privacy
+    budget every released aggregate draws on."""
 
     key_file: str = paths.DEFAULT_KEY_FILE
+    epsilon_per_period: float = PydanticField(default=8.0, description="Total epsilon of all DP releases per period")
+    delta_per_period: float = 1e-6
+    budget_period: str = PydanticField(default="W", description="Calendar period of the budget: D, W or M")
+    min_group_size: int | None = PydanticField(
+        default=None, description="Below this many (noisy) members a group's aggregate is not released; default "
+                                  "$ECOM_MIN_GROUP_SIZE or 10")
+
+    def group_minimum(self) -> int:
+        return int(self.min_group_size or os.environ.get("ECOM_MIN_GROUP_SIZE") or 10)
+
+    def budget(self):
+        from ecom_assets.ml.privacy.accountant import PrivacyBudget
+
+        return PrivacyBudget(self.epsilon_per_period, self.delta_per_period, self.budget_period)
 
     def key(self) -> PseudonymKey:
         return load_or_create_key(paths.resolve(self.key_file))

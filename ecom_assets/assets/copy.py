@@ -1,7 +1,9 @@
 """Copy group: personalised ad copy from a GPT-2 trained on the shop's own corpus.
 
     ml/copy_corpus                 prompt (language, segment, its interests, category, brand,
-                                   sale) + copy with fact slots; held-out products
+                                   sale) + copy with fact slots; held-out products; the
+                                   interests are the differentially private release
+                                   (privacy/segment_interests), never counted here
     ml/ad_copy_generator           GPT-2 (trained from a config with a byte-level BPE
                                    tokenizer, or fine-tuned from a given checkpoint);
                                    HF checkpoint + model card, registered and gated
@@ -13,7 +15,6 @@
                                    blocking check: every published row passes the fact check
 """
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,7 @@ from ecom_assets.assets.gates import (
     verified_artifact,
 )
 from ecom_assets.assets.metadata import preview
+from ecom_assets.assets.privacy import SEGMENT_INTERESTS_KEY, read_segment_interests
 from ecom_assets.assets.shop_tables import read_catalogue
 from ecom_assets.ml.common.rescoring import rescore_champion
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
@@ -121,39 +123,7 @@ def _products(warehouse: WarehouseResource) -> pd.DataFrame:
     return catalogue[catalogue["title_en"].notna() | catalogue["title_zh"].notna()].reset_index(drop=True)
 
 
-# A segment's interests go into prompts and copy: below this many distinct buyers they
-# would describe a handful of people's purchases, so such a segment gets the whole shop's.
-MIN_GROUP_SIZE = int(os.environ.get("ECOM_MIN_GROUP_SIZE", "10"))
-
-
-def _segment_interests(warehouse: WarehouseResource, top: int = 2, min_group_size: int = MIN_GROUP_SIZE) -> dict[str, list[str]]:
-    """Each segment's most-bought top-level categories (one 'all' segment without
-    segments); a segment with fewer than `min_group_size` buyers gets the shop-wide ones,
-    and with fewer buyers than that in the whole shop nothing is released."""
-    # One pass: purchases per (segment, category), distinct buyers per segment and in the shop.
-    with warehouse.connect(read_only=True) as con:
-        grouped = con.execute("""
-            SELECT coalesce(u.segment, 'all') AS segment, i.category_l1 AS category, count(*) AS n,
-                   count(DISTINCT e.user_id) AS buyers, grouping(coalesce(u.segment, 'all'), i.category_l1) AS level
-            FROM marts.positive_events e JOIN marts.user_features u USING (user_id) JOIN marts.catalogue i USING (item_id)
-            WHERE e.event_type = 'purchase' AND i.category_l1 IS NOT NULL
-            GROUP BY GROUPING SETS ((coalesce(u.segment, 'all'), i.category_l1), (coalesce(u.segment, 'all')), ())""").df()
-    counts = grouped[grouped["level"] == 0]
-    buyers = dict(zip(grouped.loc[grouped["level"] == 1, "segment"], grouped.loc[grouped["level"] == 1, "buyers"]))
-    shop_buyers = int(grouped.loc[grouped["level"] == 3, "buyers"].sum())
-    if counts.empty:
-        return {"all": []}
-
-    def top_of(rows: pd.DataFrame) -> list[str]:
-        per = rows.groupby("category", as_index=False)["n"].sum()
-        return per.sort_values(["n", "category"], ascending=[False, True])["category"].head(top).tolist()
-
-    shop_top = top_of(counts) if shop_buyers >= min_group_size else []
-    return {segment: top_of(rows) if buyers[segment] >= min_group_size else shop_top
-            for segment, rows in counts.groupby("segment")}
-
-
-@asset(key=CORPUS_KEY, deps=SHOP_DEPS, group_name=GROUP, kinds={"duckdb"}, pool=POOL,
+@asset(key=CORPUS_KEY, deps=[*SHOP_DEPS, SEGMENT_INTERESTS_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,
        description="ml.copy_corpus: prompt (language, segment + its interests, category, brand, sale) and copy written "
                    "from hand-written families per language, fact slots kept as slots; 10% of products held out.")
 def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse: WarehouseResource) -> MaterializeResult:
@@ -162,7 +132,7 @@ def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse:
     products = _products(warehouse)
     if products.empty:
         raise Failure("no product titles in marts.catalogue: the copy corpus needs a catalogue")
-    interests = _segment_interests(warehouse)
+    interests = read_segment_interests(warehouse)
     corpus = build_corpus(products, interests, to_settings(config, CorpusSettings))
     warehouse.replace_table("ml.copy_corpus", corpus)
     return MaterializeResult(metadata={
@@ -256,7 +226,7 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
                                         metadata={"identical": parity["identical"], "probes": len(probes)})])
 
 
-@asset(key=AD_COPY_KEY, deps=[ONNX_KEY, *SHOP_DEPS], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
+@asset(key=AD_COPY_KEY, deps=[ONNX_KEY, *SHOP_DEPS, SEGMENT_INTERESTS_KEY], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
        description="serving.ad_copy: variants per product, segment and language from the champion generator on "
                    "onnxruntime, slots filled from the catalogue, reviewed and scored; rejected candidates kept with "
                    "their reasons (passed = false) and never published.")
@@ -275,7 +245,7 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     products = products[products["is_active"].fillna(True)]
     if config.max_products:
         products = products.head(config.max_products)
-    interests = _segment_interests(warehouse)
+    interests = read_segment_interests(warehouse)
     decoder = OnnxDecoder.for_model(folder / "onnx" / "decoder.onnx", AutoTokenizer.from_pretrained(folder),
                                     AutoConfig.from_pretrained(folder))
     sampling = Sampling(max_new_tokens=config.max_new_tokens, greedy=False, temperature=config.temperature,

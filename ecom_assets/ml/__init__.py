@@ -8,8 +8,11 @@
                   incremental embedding
     copy/         ad-copy corpus, GPT-2 generator and decoding, review (facts, claims, length)
     monitoring/   drift reports (Evidently)
+    bandits/      off-policy estimators, policies with propensities, A/B read-outs
+    service/      customer-service retrieval, reranking, confidence and hand-off, replies
+    privacy/      differential privacy: mechanisms (OpenDP), the budget accountant, bounding
+    fairness/     exposure with a position discount, quality by group, constrained re-ranking
 
-Room is left for bandits/, service/, privacy/ and fairness/. A domain may import common/
-and the domains it builds on (text/ evaluates with recsys/'s protocol); nothing here
+A domain may import common/ and the domains it builds on (text/ evaluates with recsys/'s protocol); nothing here
 imports Dagster (a test enforces it).
 """

@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS {REFUSALS_TABLE} (
     file VARCHAR NOT NULL, sha256 VARCHAR, reason VARCHAR NOT NULL, refused_at TIMESTAMP NOT NULL, run_id VARCHAR)
 """
 _KEY_DDL = f"CREATE TABLE IF NOT EXISTS {KEY_TABLE} (fingerprint VARCHAR NOT NULL, first_used_at TIMESTAMP NOT NULL)"
+PRIVACY_LEDGER_TABLE = "privacy.ledger"
+_PRIVACY_LEDGER_DDL = f"""
+CREATE TABLE IF NOT EXISTS {PRIVACY_LEDGER_TABLE} (
+    release_id VARCHAR NOT NULL, query VARCHAR NOT NULL, mechanism VARCHAR NOT NULL, epsilon DOUBLE NOT NULL,
+    delta DOUBLE NOT NULL, noise_scale DOUBLE NOT NULL, contribution_bound BIGINT NOT NULL, sensitivity DOUBLE NOT NULL,
+    cells BIGINT NOT NULL, period VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, run_id VARCHAR)
+"""
 
 
 class PseudonymKeyMismatch(RuntimeError):
@@ -416,3 +423,30 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
             [schema, name],
         ).fetchone()[0]
     )
+
+
+def privacy_ledger(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every differentially private release so far (empty before the first)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS privacy")
+    con.execute(_PRIVACY_LEDGER_DDL)
+    return con.execute(f"SELECT * FROM {PRIVACY_LEDGER_TABLE} ORDER BY created_at").df()
+
+
+def release_table(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame, ledger_rows) -> pd.DataFrame:
+    """Replace `qualified` with a DP release and record it in the privacy ledger, in one
+    transaction. `ledger_rows(ledger)` gets the ledger as it stands inside the transaction
+    (no other writer can spend the budget meanwhile) and returns the rows to record, or
+    raises (over budget): then nothing is written and the last release stays in place."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified.split('.')[0]}")
+    privacy_ledger(con)
+    con.register("_release", frame)
+    try:
+        with transaction(con):
+            rows = ledger_rows(con.execute(f"SELECT * FROM {PRIVACY_LEDGER_TABLE}").df())
+            con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM _release")
+            con.register("_ledger_rows", rows)
+            con.execute(f"INSERT INTO {PRIVACY_LEDGER_TABLE} BY NAME SELECT * FROM _ledger_rows")
+            con.unregister("_ledger_rows")
+    finally:
+        con.unregister("_release")
+    return rows

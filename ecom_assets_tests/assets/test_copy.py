@@ -58,23 +58,3 @@ def test_the_blocking_check_fails_when_a_published_row_states_a_wrong_number(bui
     evaluation = result.get_asset_check_evaluations()[0]
     assert not evaluation.passed and evaluation.metadata["failures"].value == 1
 
-
-def test_a_segment_too_small_to_hide_in_gets_the_shop_wide_interests(tmp_path):
-    from ecom_assets.assets.copy import _segment_interests
-    from ecom_assets.resources import WarehouseResource
-
-    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
-    users = [(f"u{i}", "crowd") for i in range(12)] + [("loner", "vip")]
-    buys = [(f"u{i}", "lamp" if i % 3 else "mug") for i in range(12)] + [("loner", "telescope")]
-    with warehouse.connect() as con:
-        con.execute("CREATE SCHEMA marts")
-        con.execute("CREATE TABLE marts.user_features (user_id VARCHAR, segment VARCHAR)")
-        con.executemany("INSERT INTO marts.user_features VALUES (?, ?)", users)
-        con.execute("CREATE TABLE marts.positive_events (user_id VARCHAR, item_id VARCHAR, event_type VARCHAR)")
-        con.executemany("INSERT INTO marts.positive_events VALUES (?, ?, 'purchase')", buys)
-        con.execute("CREATE TABLE marts.catalogue AS SELECT * FROM (VALUES ('lamp', 'Home'), ('mug', 'Kitchen'), "
-                    "('telescope', 'Astronomy')) t(item_id, category_l1)")
-    interests = _segment_interests(warehouse, top=1, min_group_size=10)
-    assert interests == {"crowd": ["Home"], "vip": ["Home"]}, "the lone buyer's telescope is never released"
-    assert _segment_interests(warehouse, top=1, min_group_size=1)["vip"] == ["Astronomy"]
-    assert _segment_interests(warehouse, top=1, min_group_size=20) == {"crowd": [], "vip": []}
