@@ -264,6 +264,26 @@ def lists_respect_filters(warehouse: WarehouseResource) -> AssetCheckResult:
                                       "users_with_broken_ranks": int(bad_ranks)})
 
 
+@asset_check(asset=AssetKey(["serving", "recommendations"]), name="reasons_name_history_items", blocking=True,
+             description="Every reason that names an item names one the user really interacted with: viewed (or more) "
+                         "for 'because you viewed' and 'similar to', bought for 'often bought with'.")
+def reasons_name_history_items(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        named, outside = con.execute("""
+            SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+                SELECT 1 FROM marts.positive_events e
+                WHERE e.user_id = r.user_id AND e.item_id = r.anchor_item_id
+                  AND (r.reason NOT LIKE 'often bought with %' OR e.event_type = 'purchase')))
+            FROM serving.recommendations r WHERE r.anchor_item_id IS NOT NULL""").fetchone()
+        unnamed = con.execute("""
+            SELECT count(*) FROM serving.recommendations
+            WHERE anchor_item_id IS NULL AND regexp_matches(reason, '^(often bought with|because you viewed|similar to) ')
+        """).fetchone()[0]
+    return AssetCheckResult(passed=outside == 0 and unnamed == 0,
+                            metadata={"reasons_naming_an_item": int(named), "naming_an_item_outside_the_history": int(outside),
+                                      "item_reasons_without_their_item": int(unnamed)})
+
+
 class OnlineTestConfig(Config):
     arms: list[str] = ["hybrid", "item_knn"]
     """The two strategies of the simulated A/B test (any in ml.recommendation_metrics)."""
@@ -359,4 +379,4 @@ def recommendation_online_test(context: AssetExecutionContext, config: OnlineTes
 
 
 recommend_assets = [recommender, recommendations, recommendation_online_test]
-recommend_checks = [champion_challenger_gate, lists_respect_filters]
+recommend_checks = [champion_challenger_gate, lists_respect_filters, reasons_name_history_items]

@@ -176,3 +176,32 @@ def test_a_user_who_joined_after_training_gets_a_list_with_reasons(built, tmp_pa
     assert lists["reason"].str.contains("which you viewed").any()
     meta = result.asset_materializations_for_node("serving__recommendations")[0].metadata
     assert meta["cold_start_users"].value == 1
+
+
+def test_every_reason_that_names_an_item_names_one_from_the_user_s_history(built, tmp_path):
+    from ecom_assets.assets.recommend import reasons_name_history_items
+    from ecom_assets.resources import WarehouseResource
+
+    recs = query(built, "SELECT * FROM serving.recommendations")
+    named = recs[recs["anchor_item_id"].notna()]
+    assert len(named) and named["reason"].str.match(r"^(because you viewed|often bought with|similar to) ").all()
+    assert not recs.loc[recs["anchor_item_id"].isna(), "reason"].str.match(r"^(because you viewed|often bought with) ").any()
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    warehouse = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"))
+
+    def evaluate():
+        result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.checks(reasons_name_history_items),
+                             resources={**built, "warehouse": warehouse}, raise_on_error=False)
+        return result.get_asset_check_evaluations()[0]
+
+    assert evaluate().passed
+    # Point one reason at an item that user never touched: the blocking check fails.
+    with warehouse.connect() as con:
+        user, rank = con.execute("SELECT user_id, rank FROM serving.recommendations WHERE anchor_item_id IS NOT NULL "
+                                 "ORDER BY user_id, rank LIMIT 1").fetchone()
+        stranger = con.execute("SELECT item_id FROM marts.catalogue WHERE item_id NOT IN (SELECT item_id FROM "
+                               "marts.positive_events WHERE user_id = ?) LIMIT 1", [user]).fetchone()[0]
+        con.execute("UPDATE serving.recommendations SET anchor_item_id = ? WHERE user_id = ? AND rank = ?",
+                    [stranger, user, rank])
+    failed = evaluate()
+    assert not failed.passed and failed.metadata["naming_an_item_outside_the_history"].value == 1

@@ -36,6 +36,10 @@ def recommendation_lists(model: Strategy, users: pd.Index, items: pd.Index, even
                            catalogue["title_en"].fillna(pd.Series(items, index=items)).to_numpy(),
                            catalogue["category_l2"].fillna("the shop").to_numpy())
     filled = top.items >= 0
+    # The history item a reason names (as reason_texts names one), so that a check can
+    # prove it is one the user really interacted with.
+    names_anchor = (top.anchors >= 0) & (np.array(top.origin_names, dtype=object)[top.origins] != "popularity")
+    anchor_ids = np.where(names_anchor, items.to_numpy(dtype=object)[np.clip(top.anchors, 0, None)], None)
     return pd.DataFrame({
         "user_id": users.to_numpy()[top.users[filled]],
         "rank": np.tile(np.arange(1, k + 1), (len(users), 1))[filled],
@@ -43,6 +47,7 @@ def recommendation_lists(model: Strategy, users: pd.Index, items: pd.Index, even
         "score": top.scores[filled].astype(float),
         "strategy": np.array(top.origin_names, dtype=object)[top.origins[filled]],
         "reason": reasons[filled],
+        "anchor_item_id": anchor_ids[filled],
     })
 
 
@@ -57,7 +62,7 @@ def cold_start_lists(users: pd.DataFrame, new_user_ids, events: pd.DataFrame, ca
     last `recent_days`, and what is popular in each category the user viewed since
     `since`, then what is popular in the whole shop; bought and unavailable items are left out. Same columns as
     `recommendation_lists`, strategy "cold_start", a reason per slot."""
-    columns = ["user_id", "rank", "item_id", "score", "strategy", "reason"]
+    columns = ["user_id", "rank", "item_id", "score", "strategy", "reason", "anchor_item_id"]
     users = users.drop_duplicates("user_id").set_index("user_id")
     groups = users.reindex(pd.Index(list(new_user_ids), name="user_id"))[["segment", "country"]]
     if groups.empty:
@@ -112,5 +117,6 @@ def cold_start_lists(users: pd.DataFrame, new_user_ids, events: pd.DataFrame, ca
                 seen.add(item)
                 chosen.append((item, "popular in the shop"))
         rows += [{"user_id": user_id, "rank": r, "item_id": item, "score": float(k - r + 1), "strategy": "cold_start",
-                  "reason": reason} for r, (item, reason) in enumerate(chosen, start=1)]
+                  "reason": reason, "anchor_item_id": None}  # its reasons name a place or a category
+                 for r, (item, reason) in enumerate(chosen, start=1)]
     return pd.DataFrame(rows, columns=columns)
