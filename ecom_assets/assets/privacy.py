@@ -111,20 +111,13 @@ def segment_interests(context: AssetExecutionContext, config: SegmentInterestsCo
                    "ledger of every differentially private release.")
 def privacy_ledger_report(context: AssetExecutionContext, warehouse: WarehouseResource,
                           privacy: PrivacyResource) -> MaterializeResult:
+    from ecom_assets.ml.privacy.accountant import spend_report
     from ecom_assets.warehouse import privacy_ledger
 
     with warehouse.connect() as con:
         ledger = privacy_ledger(con)
     budget = privacy.budget()
-    if ledger.empty:
-        report = pd.DataFrame(columns=["period", "query", "releases", "epsilon", "delta", "budget_epsilon",
-                                       "left_epsilon", "last_release"])
-    else:
-        report = (ledger.groupby(["period", "query"], as_index=False)
-                  .agg(releases=("release_id", "nunique"), epsilon=("epsilon", "sum"), delta=("delta", "sum"),
-                       last_release=("created_at", "max")))
-        per_period = report.groupby("period")["epsilon"].transform("sum")
-        report = report.assign(budget_epsilon=budget.epsilon, left_epsilon=(budget.epsilon - per_period).clip(lower=0))
+    report = spend_report(ledger, budget)
     warehouse.replace_table("monitoring.privacy_ledger", report)
     by_period = report.groupby("period")["epsilon"].sum() if len(report) else pd.Series(dtype=float)
     return MaterializeResult(metadata={

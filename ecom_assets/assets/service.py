@@ -20,7 +20,6 @@ reply text carries any.
 """
 
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -47,7 +46,6 @@ from ecom_assets.assets.gates import (
     verified_artifact,
 )
 from ecom_assets.assets.metadata import line_chart, preview
-from ecom_assets.ml.common.model_card import read_card
 from ecom_assets.ml.common.model_files import write_manifest
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 
@@ -55,8 +53,6 @@ GROUP = "service"
 POOL = "warehouse"
 MODEL_NAME = "support_encoder"
 GATE_METRIC = "MRR"
-RESPONDER_FILE = "responder.json"
-RERANKER_FILE = "reranker.txt"  # LightGBM's text model
 ENCODER_KEY = AssetKey(["ml", "support_encoder"])
 INDEX_KEY = AssetKey(["ml", "faq_index"])
 REPLIES_KEY = AssetKey(["serving", "support_replies"])
@@ -103,20 +99,14 @@ def _read_pairs(warehouse: WarehouseResource) -> tuple[pd.DataFrame, pd.DataFram
     return pairs, answers, cutoff
 
 
-def _load_responder(folder, max_length: int):
-    """The champion's encoder (verified folder), its responder settings, calibrator and
-    reranker (None where validation kept the linear fusion)."""
-    from ecom_assets.ml.service.confidence import Calibrator
-    from ecom_assets.ml.service.rerank import AnswerReranker, RerankConfig
+def _champion_responder(warehouse: WarehouseResource, required_by: str):
+    """The champion's record, its encoder (verified folder) and its saved responder files."""
+    from ecom_assets.ml.service.training import load_responder
     from ecom_assets.ml.text.encoder import TorchEncoder
 
-    settings = json.loads((folder / RESPONDER_FILE).read_text())
-    rerank = settings.get("reranker")
-    reranker = (AnswerReranker.from_string((folder / rerank["file"]).read_text(),
-                                           RerankConfig(candidates=rerank["candidates"], frequent=rerank["frequent"]))
-                if rerank else None)
-    return (TorchEncoder.load(str(folder), max_length=max_length), settings, Calibrator.from_state(settings["calibrator"]),
-            reranker)
+    champ, folder = champion_folder(warehouse, MODEL_NAME, required_by)
+    saved = load_responder(folder)
+    return champ, TorchEncoder.load(str(folder), max_length=saved.max_length), saved
 
 
 @asset(key=ENCODER_KEY, deps=[PAIRS_KEY, ANSWERS_KEY, CUTOFF_KEY], group_name=GROUP, kinds={"pytorch", "huggingface"},
@@ -127,7 +117,13 @@ def _load_responder(folder, max_length: int):
 def support_encoder(context: AssetExecutionContext, config: SupportEncoderConfig, warehouse: WarehouseResource,
                     model_store: ModelStoreResource) -> MaterializeResult:
     from ecom_assets.ml.common.rescoring import rescore_champion
-    from ecom_assets.ml.service.training import ResponderSettings, train_responder, validation_mrr
+    from ecom_assets.ml.service.training import (
+        ResponderSettings,
+        load_responder,
+        save_responder,
+        train_responder,
+        validation_mrr,
+    )
     from ecom_assets.ml.service.tuning import PairTuneConfig
     from ecom_assets.ml.text.encoder import EncoderLoadError, TorchEncoder
 
@@ -148,16 +144,7 @@ def support_encoder(context: AssetExecutionContext, config: SupportEncoderConfig
 
     new = new_version(context, model_store, MODEL_NAME)
     encoder.save(new.folder)
-    rerank = None
-    if trained.reranker is not None:
-        (new.folder / RERANKER_FILE).write_text(trained.reranker.to_string())
-        rerank = {"file": RERANKER_FILE, "candidates": trained.reranker.config.candidates,
-                  "frequent": trained.reranker.config.frequent, "rounds": trained.reranker.rounds}
-    (new.folder / RESPONDER_FILE).write_text(json.dumps({
-        "weights": trained.weights, "classifier_c": trained.classifier_c, "reranker": rerank,
-        "threshold": trained.threshold["threshold"],
-        "target_precision": config.target_precision, "calibrator": trained.calibrator.state(),
-        "max_length": config.max_length}, indent=2))
+    save_responder(new.folder, trained, config.target_precision, config.max_length)
     manifest_sha = write_manifest(new.folder)
     tune = trained.tune
     metrics = {GATE_METRIC: trained.validation["MRR"],
@@ -183,8 +170,10 @@ def support_encoder(context: AssetExecutionContext, config: SupportEncoderConfig
                  f"validation questions at precision {trained.threshold['precision']} (target {config.target_precision})"])
 
     def score(champ: dict) -> float:
-        champ_encoder, champ_settings, _, champ_reranker = _load_responder(verified_artifact(champ), config.max_length)
-        return validation_mrr(champ_encoder, champ_settings, pairs, answers, valid_start, cutoff, champ_reranker)
+        folder = verified_artifact(champ)
+        saved = load_responder(folder)
+        return validation_mrr(TorchEncoder.load(str(folder), max_length=saved.max_length), saved, pairs, answers,
+                              valid_start, cutoff)
 
     rescored = rescore_champion(current_champion(warehouse, MODEL_NAME), GATE_METRIC, score, context.log.info,
                                 cutoff=cutoff, window_start=valid_start, seen_until_param="train_until")
@@ -212,9 +201,7 @@ def support_encoder(context: AssetExecutionContext, config: SupportEncoderConfig
 def faq_index(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     import hashlib
 
-    champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/faq_index")
-    card = read_card(folder)
-    encoder, _, _, _ = _load_responder(folder, int(card["params"].get("max_length", 64)))
+    champ, encoder, _ = _champion_responder(warehouse, "ml/faq_index")
     answers = warehouse.query("SELECT answer_id, language, answer, category, source FROM marts.support_answers "
                               "ORDER BY language, answer_id")
     if not len(answers):
@@ -251,12 +238,9 @@ def _ticket_facts(warehouse: WarehouseResource, tickets: pd.DataFrame, languages
 def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from ecom_assets.ml.common.pii import find_personal_data
     from ecom_assets.ml.service.language import detect_language
-    from ecom_assets.ml.service.replies import SupportResponder
-    from ecom_assets.ml.service.training import question_bank, responder_weights
+    from ecom_assets.ml.service.training import question_bank
 
-    champ, folder = champion_folder(warehouse, MODEL_NAME, "serving/support_replies")
-    card = read_card(folder)
-    encoder, settings, calibrator, reranker = _load_responder(folder, int(card["params"].get("max_length", 64)))
+    champ, encoder, saved = _champion_responder(warehouse, "serving/support_replies")
     with warehouse.connect(read_only=True) as con:
         index = con.execute("SELECT answer_id, language, answer, model_version, embedding FROM ml.faq_index "
                             "ORDER BY language, answer_id").df()
@@ -268,10 +252,8 @@ def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource
     pairs, answers, cutoff = _read_pairs(warehouse)
     answers = answers.set_index(["answer_id", "language"]).loc[list(zip(index["answer_id"], index["language"]))].reset_index()
     bank = question_bank(answers, pairs[pd.to_datetime(pairs["created_at"]) < pd.Timestamp(cutoff)])
-    responder = SupportResponder(index["answer_id"].tolist(), index["language"].tolist(), index["answer"].tolist(),
-                                 responder_weights(settings), calibrator, settings["threshold"], encoder,
-                                 answer_embeddings=np.stack(index["embedding"].to_numpy()).astype(np.float32), bank=bank,
-                                 classifier_c=settings.get("classifier_c"), reranker=reranker)
+    responder = saved.responder(encoder, index, bank,
+                                answer_embeddings=np.stack(index["embedding"].to_numpy()).astype(np.float32))
     questions = tickets["question"].fillna("").tolist()
     facts = _ticket_facts(warehouse, tickets, [detect_language(q) for q in questions])
     replies = responder.reply(questions, tickets["ticket_id"].tolist(), facts)
@@ -285,7 +267,7 @@ def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource
     return MaterializeResult(
         metadata={"dagster/row_count": len(table), "model_version": champ["version"],
                   "answered_share": round(float((~table["handed_off"]).mean()), 4) if len(table) else 0.0,
-                  "by_reason": reasons, "threshold": round(settings["threshold"], 4),
+                  "by_reason": reasons, "threshold": round(saved.settings["threshold"], 4),
                   "preview": preview(table.drop(columns=["replied_at"]), rows=8)},
         check_results=[AssetCheckResult(check_name="no_personal_data_in_replies", passed=not leaks,
                                         severity=AssetCheckSeverity.ERROR, metadata={"replies_with_personal_data": len(leaks)})])

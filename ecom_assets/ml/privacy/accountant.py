@@ -68,3 +68,17 @@ class PrivacyAccountant:
         return pd.DataFrame([{**r.as_row(), "release_id": release_id, "period": period,
                               "created_at": pd.Timestamp(at), "run_id": run_id} for r in releases],
                             columns=list(LEDGER_COLUMNS))
+
+
+def spend_report(ledger: pd.DataFrame, budget: PrivacyBudget) -> pd.DataFrame:
+    """Per period and release query: releases, epsilon and delta spent, the period's budget,
+    what is left of it (after every query of the period) and the newest release."""
+    columns = ["period", "query", "releases", "epsilon", "delta", "budget_epsilon", "left_epsilon", "last_release"]
+    if ledger.empty:
+        return pd.DataFrame(columns=columns)
+    report = (ledger.groupby(["period", "query"], as_index=False)
+              .agg(releases=("release_id", "nunique"), epsilon=("epsilon", "sum"), delta=("delta", "sum"),
+                   last_release=("created_at", "max")))
+    per_period = report.groupby("period")["epsilon"].transform("sum")
+    report = report.assign(budget_epsilon=budget.epsilon, left_epsilon=(budget.epsilon - per_period).clip(lower=0))
+    return report[columns]

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ecom_assets.ml.service.language import words
-from ecom_assets.ml.service.retrieval import normalise_answer, retrieval_metrics, standardise
+from ecom_assets.ml.service.retrieval import COMPONENTS, normalise_answer, retrieval_metrics, standardise
 
-COMPONENT_ORDER = ("dense", "lexical", "classifier")
 FEATURES = ("fused", "fused_gap", "fused_position",
-            *(f"{c}_{kind}" for c in COMPONENT_ORDER for kind in ("z", "rank")),
+            *(f"{c}_{kind}" for c in COMPONENTS for kind in ("z", "rank")),
             "answer_words", "question_words", "shared_words", "shared_numbers", "question_numbers",
             "answer_prior", "polar_question", "answer_affirmative", "answer_negative", "polar_prior")
 # Polar (yes/no) questions and answers that open with a yes or a no, per language.
@@ -92,7 +91,7 @@ def candidate_features(fused: np.ndarray, components: dict[str, np.ndarray | Non
     rows = np.arange(len(index))[:, None]
     top = np.where(np.isfinite(fused), fused, -np.inf).max(axis=1, keepdims=True)
     cols = [fused[rows, index], fused[rows, index] - top, np.broadcast_to(np.arange(k), index.shape)]
-    for name in COMPONENT_ORDER:
+    for name in COMPONENTS:
         m = components.get(name)
         if m is None:
             cols += [np.zeros(index.shape), np.full(index.shape, n_answers)]

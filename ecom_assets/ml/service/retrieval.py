@@ -234,13 +234,6 @@ def weights_by_row(per_language: dict[str, dict[str, float]], languages: list[st
             for n in names}
 
 
-def row_weights(weights: dict[str, float] | float, languages: list[str], default: float = 0.5) -> np.ndarray | float:
-    """Each question's encoder weight from its language (a single weight stays one)."""
-    if not isinstance(weights, dict):
-        return weights
-    return np.array([weights.get(lang, default) for lang in languages], dtype=np.float32)
-
-
 def fuse(dense: np.ndarray | None, lexical: np.ndarray | None, dense_weight: float | np.ndarray) -> np.ndarray:
     """The encoder and BM25 fused; `dense_weight` one weight, or one per question (row)."""
     if dense is None:

@@ -15,7 +15,9 @@ tickets are the honest test.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from ecom_assets.ml.service.confidence import (
     cross_fitted_probabilities,
     threshold_for_precision,
 )
+from ecom_assets.ml.service.replies import SupportResponder
 from ecom_assets.ml.service.rerank import AnswerReranker, RerankConfig, bank_priors, candidate_features, fit_reranker
 from ecom_assets.ml.service.retrieval import (
     DenseRetriever,
@@ -38,6 +41,9 @@ from ecom_assets.ml.service.retrieval import (
     weights_by_row,
 )
 from ecom_assets.ml.service.tuning import PairTuneConfig, PairTuneResult, finetune_pairs, lexical_hard_negatives
+
+RESPONDER_FILE = "responder.json"
+RERANKER_FILE = "reranker.txt"  # LightGBM's text model
 
 
 @dataclass
@@ -191,24 +197,62 @@ def responder_weights(settings: dict) -> dict[str, dict[str, float]]:
     return {lang: {"dense": w, "lexical": 1.0 - w} for lang, w in dense.items()}
 
 
-def validation_mrr(encoder, settings: dict, pairs: pd.DataFrame, answers: pd.DataFrame, valid_start, cutoff,
-                   reranker: AnswerReranker | None = None) -> float:
-    """A saved responder's (its encoder's and responder.json's) MRR on the answered tickets
-    of [valid_start, cutoff), with the bank of the tickets before it: how a champion is
-    scored again on a challenger's validation window."""
+@dataclass
+class SavedResponder:
+    """What a model folder holds beside the encoder: responder.json's settings, the
+    calibrator and the reranker (None where validation kept the linear fusion)."""
+
+    settings: dict
+    calibrator: Calibrator
+    reranker: AnswerReranker | None
+
+    @property
+    def weights(self) -> dict[str, dict[str, float]]:
+        return responder_weights(self.settings)
+
+    @property
+    def max_length(self) -> int:
+        return int(self.settings.get("max_length", 64))
+
+    def responder(self, encoder, answers: pd.DataFrame, bank: QuestionBank,
+                  answer_embeddings: np.ndarray | None = None) -> SupportResponder:
+        """The responder over `answers` (answer_id, language, answer) with this bank."""
+        return SupportResponder(answers["answer_id"].tolist(), answers["language"].tolist(), answers["answer"].tolist(),
+                                self.weights, self.calibrator, self.settings["threshold"], encoder,
+                                answer_embeddings=answer_embeddings, bank=bank,
+                                classifier_c=self.settings.get("classifier_c"), reranker=self.reranker)
+
+
+def save_responder(folder: Path, trained: ResponderTraining, target_precision: float, max_length: int) -> None:
+    """Write responder.json (and the reranker's model) into a model version's folder."""
+    rerank = None
+    if trained.reranker is not None:
+        (folder / RERANKER_FILE).write_text(trained.reranker.to_string())
+        rerank = {"file": RERANKER_FILE, "candidates": trained.reranker.config.candidates,
+                  "frequent": trained.reranker.config.frequent, "rounds": trained.reranker.rounds}
+    (folder / RESPONDER_FILE).write_text(json.dumps({
+        "weights": trained.weights, "classifier_c": trained.classifier_c, "reranker": rerank,
+        "threshold": trained.threshold["threshold"], "target_precision": target_precision,
+        "calibrator": trained.calibrator.state(), "max_length": max_length}, indent=2))
+
+
+def load_responder(folder: Path) -> SavedResponder:
+    """The responder files of a (verified) model folder."""
+    settings = json.loads((folder / RESPONDER_FILE).read_text())
+    rerank = settings.get("reranker")
+    reranker = (AnswerReranker.from_string((folder / rerank["file"]).read_text(),
+                                           RerankConfig(candidates=rerank["candidates"], frequent=rerank["frequent"]))
+                if rerank else None)
+    return SavedResponder(settings, Calibrator.from_state(settings["calibrator"]), reranker)
+
+
+def validation_mrr(encoder, saved: SavedResponder, pairs: pd.DataFrame, answers: pd.DataFrame, valid_start,
+                   cutoff) -> float:
+    """A saved responder's MRR on the answered tickets of [valid_start, cutoff), with the
+    bank of the tickets before it, ranked as its replies rank: how a champion is scored
+    again on a challenger's validation window."""
     created = pd.to_datetime(pairs["created_at"])
     valid = pairs[(created >= pd.Timestamp(valid_start)) & (created < pd.Timestamp(cutoff))]
-    texts, langs = answers["answer"].tolist(), answers["language"].tolist()
-    q, ql = valid["question"].tolist(), valid["language"].tolist()
     bank = question_bank(answers, pairs[created < pd.Timestamp(valid_start)])
-    c = settings.get("classifier_c")
-    model = classifier_for(bank, langs, c) if c else None
-    components = {"dense": DenseRetriever(encoder).build(texts, langs, bank).scores(q, ql),
-                  "lexical": LexicalRetriever().build(bank.expand(texts), langs).scores(q, ql),
-                  "classifier": model.scores(q, ql) if model is not None else None}
-    fused = fuse_components(components, weights_by_row(responder_weights(settings), ql))
-    if reranker is not None:
-        fused = reranker.rerank(fused, candidate_features(fused, components, q, ql, texts, langs,
-                                                          bank_priors(bank.answer_index, len(texts)),
-                                                          reranker.config.candidates, reranker.config.frequent))
+    fused, _ = saved.responder(encoder, answers, bank).rank(valid["question"].tolist(), valid["language"].tolist())
     return retrieval_metrics(fused, relevance_matrix(valid, answers))["MRR"]

@@ -80,3 +80,16 @@ def test_a_small_segment_is_never_released_on_its_own():
     assert sum(r.epsilon for r in releases) == pytest.approx(1.0)
     assert {r.query for r in releases} == {"buyers per segment", "purchases per segment and category"}
     assert released_where(np.array([9, 10]), 10).tolist() == [False, True]
+
+
+def test_the_spend_report_sums_each_period_and_says_what_is_left():
+    from ecom_assets.ml.privacy.accountant import spend_report
+
+    ledger = pd.DataFrame({"release_id": ["a", "a", "b", "c"], "query": ["q1", "q2", "q1", "q1"],
+                           "epsilon": [0.5, 0.5, 1.0, 2.0], "delta": [0.0] * 4, "period": ["w1", "w1", "w1", "w2"],
+                           "created_at": pd.to_datetime(["2026-11-30", "2026-11-30", "2026-12-01", "2026-12-08"])})
+    report = spend_report(ledger, PrivacyBudget(epsilon=3.0)).set_index(["period", "query"])
+    assert report.loc[("w1", "q1"), "releases"] == 2 and report.loc[("w1", "q1"), "epsilon"] == pytest.approx(1.5)
+    assert report.loc[("w1", "q2"), "left_epsilon"] == pytest.approx(1.0), "3 minus everything spent in w1"
+    assert report.loc[("w2", "q1"), "left_epsilon"] == pytest.approx(1.0)
+    assert spend_report(ledger.iloc[:0], PrivacyBudget()).empty

@@ -88,14 +88,14 @@ def test_fusion_weight_is_chosen_where_both_retrievers_help():
 
 
 def test_each_question_may_fuse_with_its_language_s_weight():
-    from ecom_assets.ml.service.retrieval import row_weights
+    from ecom_assets.ml.service.retrieval import fuse_components, weights_by_row
 
     dense = np.array([[3.0, 1.0, 0.0], [3.0, 1.0, 0.0]], dtype=np.float32)
     lexical = np.array([[0.0, 1.0, 3.0], [0.0, 1.0, 3.0]], dtype=np.float32)
-    weights = row_weights({"en": 1.0, "zh": 0.0}, ["en", "zh"])
-    fused = fuse(dense, lexical, weights)
+    weights = weights_by_row({"en": {"dense": 1.0, "lexical": 0.0}, "zh": {"dense": 0.0, "lexical": 1.0}}, ["en", "zh"])
+    fused = fuse_components({"dense": dense, "lexical": lexical, "classifier": None}, weights)
     assert fused[0].argmax() == 0 and fused[1].argmax() == 2, "English follows the encoder, Chinese the words"
-    assert row_weights(0.3, ["en"]) == 0.3
+    assert weights_by_row({}, ["en"])["dense"].tolist() == [0.5], "a language without weights gets the even default"
     masked = fuse(np.array([[1.0, -np.inf]], dtype=np.float32), np.array([[0.5, -np.inf]], dtype=np.float32), 0.0)
     assert np.isneginf(masked[0, 1]) and np.isfinite(masked[0, 0])
 
