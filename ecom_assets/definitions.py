@@ -24,6 +24,7 @@ from ecom_assets.assets.automation import (
     retrain_on_drift_or_growth,
 )
 from ecom_assets.assets.copy import copy_assets, copy_checks
+from ecom_assets.assets.fairness import fairness_assets
 from ecom_assets.assets.features import dbt_features
 from ecom_assets.assets.ingest import (
     inbox_job,
@@ -74,7 +75,7 @@ def build_resources(**overrides) -> dict:
 
 
 _ASSETS = [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *privacy_assets, *copy_assets,
-           *service_assets, *monitoring_assets, *loop_assets]
+           *service_assets, *monitoring_assets, *fairness_assets, *loop_assets]
 _CHAIN_KEYS = MODEL_CHAIN.resolve(_ASSETS)
 
 

@@ -15,9 +15,10 @@ STAGES: dict[str, AssetSelection] = {
     "inbox": AssetSelection.assets(*(AssetKey(["raw", f"inbox_{e}"]) for e in ENTITIES)),
     "features": AssetSelection.groups("features"),
     "text": AssetSelection.groups("text"),
-    "recommend": AssetSelection.groups("recommend"),
-    # The segment interests the copy reads are a privacy release: released with the copy.
-    "copy": AssetSelection.groups("privacy", "copy"),
+    # The "popular in" lists cold-start users get are a privacy release: released with the
+    # recommendations; the segment interests the copy reads, with the copy.
+    "recommend": AssetSelection.groups("recommend") | AssetSelection.assets(AssetKey(["privacy", "popular_items"])),
+    "copy": AssetSelection.groups("privacy", "copy") - AssetSelection.assets(AssetKey(["privacy", "popular_items"])),
     "service": AssetSelection.groups("service"),
     "monitoring": AssetSelection.groups("monitoring"),
     "loop": AssetSelection.groups("loop"),
@@ -31,7 +32,8 @@ STAGE_DESCRIPTIONS = {
     "inbox": "Files dropped in the inbox folder into raw.inbox_*",
     "features": "The dbt project: staging -> intermediate -> marts, dbt tests and drift checks",
     "text": "Fine-tune the product text encoder, export it to ONNX, embed the catalogue and users, similar items",
-    "recommend": "Train, evaluate and gate the recommender; serve the champion's lists",
+    "recommend": "Train, evaluate and gate the recommender; release the 'popular in' lists with differential privacy; "
+                 "serve the champion's lists",
     "copy": "Segment interests released with differential privacy (and the privacy ledger), corpus, GPT-2 copy "
             "generator, ONNX decoder and the reviewed ad copy",
     "service": "Support encoder (fine-tuned on answered tickets), the answer index, replies with hand-offs and their quality",

@@ -5,6 +5,9 @@
                                 category with each buyer's purchases capped), a segment below
                                 the minimum group size told the shop's instead; what the
                                 ad-copy prompts and copy read
+    privacy/popular_items       released.popular_items: the "popular in" lists (per segment,
+                                country, category and the shop) cold-start lists read, from
+                                DP counts of distinct shoppers
     monitoring/privacy_ledger   monitoring.privacy_ledger: epsilon spent and left per period
                                 and release, from the ledger every release writes
 
@@ -26,6 +29,8 @@ POOL = "warehouse"
 SEGMENT_INTERESTS_KEY = AssetKey(["privacy", "segment_interests"])
 LEDGER_KEY = AssetKey(["monitoring", "privacy_ledger"])
 SEGMENT_INTERESTS_TABLE = "released.segment_interests"
+POPULAR_ITEMS_KEY = AssetKey(["privacy", "popular_items"])
+POPULAR_ITEMS_TABLE = "released.popular_items"
 SHOP_DEPS = [AssetKey(["marts", "catalogue"]), AssetKey(["marts", "user_features"]), AssetKey(["marts", "positive_events"])]
 
 
@@ -55,10 +60,8 @@ def read_segment_interests(warehouse: WarehouseResource) -> dict[str, list[str]]
                    "ledger and refused once the period's budget is spent.")
 def segment_interests(context: AssetExecutionContext, config: SegmentInterestsConfig, warehouse: WarehouseResource,
                       privacy: PrivacyResource) -> MaterializeResult:
-    from ecom_assets.ml.privacy.accountant import BudgetExceeded, PrivacyAccountant
     from ecom_assets.ml.privacy.bounding import bounded_rows_sql
     from ecom_assets.ml.privacy.segments import SHOP, SegmentRelease, interests_of, private_segment_interests
-    from ecom_assets.warehouse import release_table
 
     purchases_sql = """
         SELECT e.user_id, coalesce(u.segment, 'all') AS segment, i.category_l1 AS category, e.item_id, e.event_time
@@ -77,23 +80,9 @@ def segment_interests(context: AssetExecutionContext, config: SegmentInterestsCo
     settings = SegmentRelease(epsilon=config.epsilon, contribution_bound=config.contribution_bound,
                               min_group_size=privacy.group_minimum(), top=config.top)
     table, releases = private_segment_interests(cells, buyers, segments, categories, settings)
-    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    release_id = uuid.uuid4().hex[:12]
-    budget = privacy.budget()
-
-    def authorise(ledger: pd.DataFrame) -> pd.DataFrame:
-        accountant = PrivacyAccountant(budget, ledger)
-        accountant.authorise(releases, now)
-        return accountant.entries(releases, now, context.run_id, release_id)
-
+    entries, spent, budget, now, release_id = _release(context, warehouse, privacy, SEGMENT_INTERESTS_TABLE, table,
+                                                       releases, "privacy/segment_interests")
     table = table.assign(release_id=release_id, released_at=now)
-    try:
-        with warehouse.connect() as con:
-            entries = release_table(con, SEGMENT_INTERESTS_TABLE, table, authorise)
-            spent = float(con.execute("SELECT coalesce(sum(epsilon), 0) FROM privacy.ledger WHERE period = ?",
-                                      [budget.period_of(now)]).fetchone()[0])
-    except BudgetExceeded as exc:
-        raise Failure(f"privacy/segment_interests refused: {exc}") from exc
     interests = interests_of(table)
     withheld = sorted(table.loc[~table["released"] & (table["segment"] != SHOP), "segment"].unique())
     return MaterializeResult(metadata={
@@ -106,7 +95,112 @@ def segment_interests(context: AssetExecutionContext, config: SegmentInterestsCo
         "preview": preview(table.drop(columns=["release_id", "released_at"]), rows=10)})
 
 
-@asset(key=LEDGER_KEY, deps=[SEGMENT_INTERESTS_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,
+class PopularItemsConfig(Config):
+    epsilon: float = 1.0
+    """Spent by one release, shared by its four kinds of group (segment, country, category, shop)."""
+    contribution_bound: int = 3
+    """Distinct items per shopper counted in one release."""
+    recent_days: float = 14.0
+    """Window of events counted, back from the newest."""
+    top: int = 100
+
+
+def read_popular_items(warehouse: WarehouseResource) -> dict[tuple[str, str], list[str]]:
+    """The released "popular in" lists, (kind, group) -> items, for cold-start lists."""
+    from ecom_assets.ml.privacy.popular import popular_lists
+    from ecom_assets.warehouse import table_exists
+
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, POPULAR_ITEMS_TABLE):
+            raise Failure(f"{POPULAR_ITEMS_TABLE} is missing: materialise privacy/popular_items first")
+        table = con.execute(f"SELECT kind, \"group\", rank, item_id, released FROM {POPULAR_ITEMS_TABLE}").df()
+    return popular_lists(table)
+
+
+@asset(key=POPULAR_ITEMS_KEY, deps=SHOP_DEPS, group_name=GROUP, kinds={"duckdb"}, pool=POOL,
+       description="released.popular_items: the items popular with each segment, in each country and category and in "
+                   "the shop over the recent window, from differentially private counts of distinct shoppers (each "
+                   "shopper's items capped); groups below the minimum group size withheld; what cold-start lists and "
+                   "their 'popular in' reasons read. Recorded in the privacy ledger, refused over budget.")
+def popular_items(context: AssetExecutionContext, config: PopularItemsConfig, warehouse: WarehouseResource,
+                  privacy: PrivacyResource) -> MaterializeResult:
+    from ecom_assets.ml.privacy.bounding import bounded_rows_sql
+    from ecom_assets.ml.privacy.popular import PopularRelease, private_popular_items
+
+    window_sql = f"""
+        SELECT DISTINCT user_id, item_id FROM marts.positive_events
+        WHERE event_time >= (SELECT max(event_time) FROM marts.positive_events) - INTERVAL {float(config.recent_days)} DAY"""
+    with warehouse.connect(read_only=True) as con:
+        bounded = bounded_rows_sql(window_sql, "user_id", config.contribution_bound, ["user_id", "item_id"])
+        cells = con.execute(f"""
+            WITH b AS ({bounded})
+            SELECT 'segment' AS kind, u.segment AS "group", b.item_id, count(*) AS users
+              FROM b JOIN marts.user_features u USING (user_id) WHERE u.segment IS NOT NULL GROUP BY ALL
+            UNION ALL SELECT 'country', u.country, b.item_id, count(*)
+              FROM b JOIN marts.user_features u USING (user_id) WHERE u.country IS NOT NULL GROUP BY ALL
+            UNION ALL SELECT 'category', c.category_l2, b.item_id, count(*)
+              FROM b JOIN marts.catalogue c USING (item_id) WHERE c.category_l2 IS NOT NULL GROUP BY ALL
+            UNION ALL SELECT 'shop', '(shop)', b.item_id, count(*) FROM b GROUP BY ALL""").df()
+        # Public keys: the merchant's segments and markets, the catalogue's categories and items.
+        keys = {kind: [r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM marts.user_features "
+                                                 f"WHERE {col} IS NOT NULL ORDER BY 1").fetchall()]
+                for kind, col in (("segment", "segment"), ("country", "country"))}
+        catalogue = con.execute("SELECT item_id, category_l2 FROM marts.catalogue ORDER BY item_id").df()
+    keys["category"] = sorted(catalogue["category_l2"].dropna().unique())
+    items_of = {"*": catalogue["item_id"].tolist(),
+                **{c: part["item_id"].tolist() for c, part in catalogue.dropna(subset=["category_l2"]).groupby("category_l2")}}
+    settings = PopularRelease(config.epsilon, config.contribution_bound, privacy.group_minimum(), config.top)
+    table, releases = private_popular_items(cells, keys, items_of, settings)
+    entries, spent, budget, now, release_id = _release(context, warehouse, privacy, POPULAR_ITEMS_TABLE, table, releases,
+                                                       "privacy/popular_items")
+    withheld = table.loc[~table["released"].astype(bool), ["kind", "group"]]
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(table), "release_id": release_id,
+        "epsilon": round(float(entries["epsilon"].sum()), 6),
+        "noise_scales": MetadataValue.json({r.query: round(r.noise_scale, 4) for r in releases}),
+        "budget_spent_this_period": round(spent, 6), "budget_left_this_period": round(max(0.0, budget.epsilon - spent), 6),
+        "min_group_size": settings.min_group_size,
+        "groups_released": int(table.loc[table["released"].astype(bool), ["kind", "group"]].drop_duplicates().shape[0]),
+        "groups_withheld": MetadataValue.json([f"{k}: {g}" for k, g in withheld.itertuples(index=False)]),
+        "preview": preview(table[table["kind"] == "shop"].head(10), rows=10)})
+
+
+def ledger_authoriser(context, privacy: PrivacyResource, releases: list):
+    """(authorise, now, budget, release_id): `authorise(ledger)` refuses `releases` when the
+    period's budget cannot afford them, else returns their ledger rows (for `release_table`
+    or `record_releases`, which call it inside their transaction)."""
+    from ecom_assets.ml.privacy.accountant import PrivacyAccountant
+
+    now, budget, release_id = pd.Timestamp.now(tz="UTC").tz_localize(None), privacy.budget(), uuid.uuid4().hex[:12]
+
+    def authorise(ledger: pd.DataFrame) -> pd.DataFrame:
+        accountant = PrivacyAccountant(budget, ledger)
+        accountant.authorise(releases, now)
+        return accountant.entries(releases, now, context.run_id, release_id)
+
+    return authorise, now, budget, release_id
+
+
+def _release(context, warehouse: WarehouseResource, privacy: PrivacyResource, table_name: str, table: pd.DataFrame,
+             releases: list, asset_name: str):
+    """Write a DP release and its ledger rows in one transaction (refused over budget: the
+    run fails, the last release stays). Returns (ledger rows, spent this period, budget,
+    release time, release id)."""
+    from ecom_assets.ml.privacy.accountant import BudgetExceeded
+    from ecom_assets.warehouse import release_table
+
+    authorise, now, budget, release_id = ledger_authoriser(context, privacy, releases)
+    try:
+        with warehouse.connect() as con:
+            entries = release_table(con, table_name, table.assign(release_id=release_id, released_at=now), authorise)
+            spent = float(con.execute("SELECT coalesce(sum(epsilon), 0) FROM privacy.ledger WHERE period = ?",
+                                      [budget.period_of(now)]).fetchone()[0])
+    except BudgetExceeded as exc:
+        raise Failure(f"{asset_name} refused: {exc}") from exc
+    return entries, spent, budget, now, release_id
+
+
+@asset(key=LEDGER_KEY, deps=[SEGMENT_INTERESTS_KEY, POPULAR_ITEMS_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,
        description="monitoring.privacy_ledger: epsilon spent and left per budget period and release query, from the "
                    "ledger of every differentially private release.")
 def privacy_ledger_report(context: AssetExecutionContext, warehouse: WarehouseResource,
@@ -130,4 +224,4 @@ def privacy_ledger_report(context: AssetExecutionContext, warehouse: WarehouseRe
         "report": MetadataValue.md(report.round(6).to_markdown(index=False) if len(report) else "_(no release yet)_")})
 
 
-privacy_assets = [segment_interests, privacy_ledger_report]
+privacy_assets = [segment_interests, popular_items, privacy_ledger_report]

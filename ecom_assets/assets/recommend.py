@@ -14,7 +14,7 @@
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from dagster import (
     AssetKey,
     AssetSpec,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -34,6 +35,7 @@ from dagster import (
 from ecom_assets.assets.configs import to_settings
 from ecom_assets.assets.gates import current_champion, gate_check, gate_metadata, new_version, register_version
 from ecom_assets.assets.metadata import preview
+from ecom_assets.assets.privacy import POPULAR_ITEMS_KEY, ledger_authoriser, read_popular_items
 from ecom_assets.assets.shop_tables import (
     read_catalogue,
     read_feature_snapshots,
@@ -44,7 +46,7 @@ from ecom_assets.assets.shop_tables import (
 from ecom_assets.ml.common.rescoring import rescore_champion
 from ecom_assets.ml.recsys.lists import cold_start_lists, recommendation_lists
 from ecom_assets.ml.recsys.strategy import load_strategy
-from ecom_assets.ml.recsys.training import RecommenderSettings, score_saved_model, train_recommender
+from ecom_assets.ml.recsys.training import RecommenderSettings, privacy_releases, score_saved_model, train_recommender
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
 GROUP = "recommend"
@@ -81,6 +83,13 @@ class RecommenderConfig(Config):
     serve_tolerance: float = 0.02
     """The blend or ranker serves only if it is at most this much (relative NDCG@10 on the newest window) below the best
     single strategy; else that strategy serves."""
+    item_knn_epsilon: Optional[float] = None
+    """Fit item-KNN on differentially private co-occurrence counts with this epsilon per fit (None: exact counts); the
+    training's fits are recorded in the privacy ledger and refused, with nothing registered, over the period's budget."""
+    item_knn_max_items: int = 5
+    """Distinct items per shopper a private item-KNN fit counts (their most recent)."""
+    item_knn_neighbour_pool: Optional[int] = None
+    """A private item-KNN links only to this many most-taken items (by the noisy counts; None: any item)."""
 
 
 
@@ -89,11 +98,20 @@ class ServingConfig(Config):
     """Items per user."""
     exclude: Literal["bought", "seen"] = "bought"
     """Items a user is not offered again: "bought" (default) or "seen" (anything interacted with)."""
+    new_item_floor: float = 0.0
+    """Share of each list owed to new items (launched within `new_item_days`), when a user's candidates hold them;
+    0 leaves the model's order alone."""
+    brand_cap: Optional[float] = None
+    """Largest share of a list one brand may take (None: no cap)."""
+    new_item_days: float = 60.0
+    candidates_per_slot: int = 2
+    """With a floor or a cap, each list is re-ranked from this many times k candidates."""
 
 
 def test_lists_table(result, users: pd.Index, items: pd.Index) -> pd.DataFrame:
-    """Each strategy's top 10 for the users of the test window, long: strategy, user_id,
-    rank, item_id (what an online test of the strategies shows; see the loop group)."""
+    """Each strategy's top k for the users of the test window, long: strategy, user_id,
+    rank, item_id (its top 10 is what an online test of the strategies shows, see the loop
+    group; the fairness report re-ranks the whole list)."""
     frames = []
     for strategy, lists in result.test_lists.items():
         filled = lists >= 0
@@ -115,6 +133,25 @@ def importance_chart(importance: dict[str, float], top: int = 20) -> MetadataVal
                                                                      "**Ranker feature importance (share of gain)**"))
 
 
+def record_private_fits(context: AssetExecutionContext, warehouse: WarehouseResource, privacy: PrivacyResource,
+                        releases: list) -> dict:
+    """Record a private training's item-KNN releases in the privacy ledger (refused over the
+    period's budget: the run fails before a model is registered); its metadata."""
+    if not releases:
+        return {}
+    from ecom_assets.ml.privacy.accountant import BudgetExceeded
+    from ecom_assets.warehouse import record_releases
+
+    authorise, _, _, release_id = ledger_authoriser(context, privacy, releases)
+    try:
+        with warehouse.connect() as con:
+            entries = record_releases(con, authorise)
+    except BudgetExceeded as exc:
+        raise Failure(f"ml/recommender refused (private item-KNN): {exc}") from exc
+    return {"privacy_release_id": release_id, "privacy_epsilon": round(float(entries["epsilon"].sum()), 6),
+            "private_item_knn_fits": len(releases) // 2}
+
+
 def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) -> str:
     top = max(metrics[column].max(), 1e-12)
     lines = [f"`{s:<12}` {'█' * max(1, round(width * v / top))} {v:.4f}" for s, v in zip(metrics["strategy"], metrics[column])]
@@ -130,13 +167,13 @@ def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) 
         AssetSpec(["ml", "recommendation_metrics"], deps=TRAIN_DEPS, group_name=GROUP, kinds={"duckdb"},
                   description="Every strategy on the temporal test window: HR, Recall, NDCG, MAP at 10 and 20, "
                               "coverage, diversity, novelty, popularity bias, exposure Gini by brand and category; "
-                              "each strategy's top 10 for the test users in ml.recommendation_test_lists."),
+                              "each strategy's top k for the test users in ml.recommendation_test_lists."),
     ],
     name="recommender",
     pool=POOL,
 )
 def recommender(context: AssetExecutionContext, config: RecommenderConfig, warehouse: WarehouseResource,
-                model_store: ModelStoreResource):
+                model_store: ModelStoreResource, privacy: PrivacyResource):
     events, cutoff, users = read_history(warehouse)
     catalogue = read_catalogue(warehouse)
     items = pd.Index(catalogue["item_id"])
@@ -150,6 +187,7 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
         context.log.warning("marts.*_as_of not found: the ranker trains without the dbt features")
     result = train_recommender(events, users, catalogue, cutoff, settings)
     context.log.info(f"serving: {result.serving.get('reason')}")
+    private = record_private_fits(context, warehouse, privacy, privacy_releases(settings))
 
     new = new_version(context, model_store, MODEL_NAME)
     ids = {"item_ids": items.to_numpy(dtype=str), "user_ids": users.to_numpy(dtype=str)}
@@ -197,7 +235,7 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
                   "serves": served, "serving_reason": result.serving.get("reason", ""),
                   "newest_window_ndcg_10": MetadataValue.json(result.serving.get("newest_window_ndcg_10", {})),
                   "ranker": MetadataValue.json({k: v for k, v in result.ranker_trace.items()}),
-                  "feature_importance": importance_chart(result.importance)},
+                  "feature_importance": importance_chart(result.importance), **private},
     )
     yield MaterializeResult(
         asset_key=AssetKey(["ml", "recommendation_metrics"]),
@@ -211,26 +249,36 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
 champion_challenger_gate = gate_check(MODEL_NAME, AssetKey(["ml", "recommender"]), f"validation {GATE_METRIC}")
 
 
-@asset(key=["serving", "recommendations"], deps=[AssetKey(["ml", "recommender"]), *FEATURE_DEPS], group_name=GROUP,
+@asset(key=["serving", "recommendations"], deps=[AssetKey(["ml", "recommender"]), POPULAR_ITEMS_KEY, *FEATURE_DEPS],
+       group_name=GROUP,
        kinds={"duckdb"}, pool=POOL,
-       description="Top-K items per user from the registry's champion, with the strategy behind each item and a reason; "
+       description="Top-K items per user from the registry's champion, with the strategy behind each item, a reason "
+                   "naming the history item behind it and the inputs that contributed most to its score; "
                    "bought items excluded, hidden and out-of-stock items filtered; users who joined after the "
-                   "champion's training get popular items of their segment or country and of what they viewed since.")
+                   "champion's training get popular items of their segment or country and of what they viewed since (from the "
+                   "differentially private privacy/popular_items).")
 def recommendations(context: AssetExecutionContext, config: ServingConfig, warehouse: WarehouseResource) -> MaterializeResult:
     champ = current_champion(warehouse, MODEL_NAME, required_by="serving/recommendations")
     model, extras = load_strategy(Path(champ["artifact_path"]), expected_sha256=champ["sha256"])
     events, cutoff, _ = read_history(warehouse)
     catalogue = read_catalogue(warehouse)
     known = pd.Index(extras["user_ids"])
-    frame = recommendation_lists(model, known, pd.Index(extras["item_ids"]), events, catalogue, config.k, config.exclude)
+    constrained = config.new_item_floor > 0 or config.brand_cap is not None
+    pool = config.k * max(1, config.candidates_per_slot) if constrained else config.k
+    frame = recommendation_lists(model, known, pd.Index(extras["item_ids"]), events, catalogue, pool, config.exclude)
+    shares = frame.attrs.get("strategy_shares", {})
     # Users who joined after the champion's training: popular in their segment or country,
     # and in what they viewed since, each slot with its reason.
     everyone = warehouse.query("SELECT user_id, segment, country FROM marts.user_features")
     new_users = everyone.loc[~everyone["user_id"].isin(known), "user_id"]
     params = champ["params"] if isinstance(champ["params"], dict) else json.loads(champ["params"] or "{}")
     since = pd.Timestamp(params.get("events_until") or params.get("test_cutoff") or cutoff)
-    cold = cold_start_lists(everyone, new_users, events, catalogue, config.k, since)
+    cold = cold_start_lists(everyone, new_users, events, catalogue, pool, since,
+                            read_popular_items(warehouse) if len(new_users) else {})
     frame = pd.concat([frame, cold], ignore_index=True) if len(cold) else frame
+    exposure = {}
+    if constrained:
+        frame, exposure = _constrain(warehouse, frame, config, since)
     frame = frame.assign(model_version=champ["version"], generated_at=datetime.now(timezone.utc).replace(tzinfo=None))
     warehouse.replace_table("serving.recommendations", frame)
     kinds = frame["reason"].str.extract(r"^(often bought with|because you viewed|similar to|popular in|popular with)")[0].value_counts()
@@ -238,9 +286,35 @@ def recommendations(context: AssetExecutionContext, config: ServingConfig, wareh
         "dagster/row_count": len(frame), "users": int(frame["user_id"].nunique()), "model_version": champ["version"],
         "cold_start_users": int(cold["user_id"].nunique()) if len(cold) else 0,
         "strategy_mix": MetadataValue.json(frame["strategy"].value_counts().to_dict()),
-        "reason_mix": MetadataValue.json(kinds.to_dict()),
+        "reason_mix": MetadataValue.json(kinds.to_dict()), **exposure,
+        "score_share_by_strategy": MetadataValue.json(shares),
         "preview": preview(frame.drop(columns=["generated_at"]), rows=8),
     })
+
+
+def _constrain(warehouse: WarehouseResource, frame: pd.DataFrame, config: ServingConfig, as_of) -> tuple[pd.DataFrame, dict]:
+    """The lists re-ranked under the configured floor for new items and cap per brand, and
+    metadata on what it changed (new items' share of the top k before and after)."""
+    from ecom_assets.ml.fairness.exposure import group_exposure
+    from ecom_assets.ml.fairness.report import item_groups
+    from ecom_assets.ml.fairness.rerank import ExposureConstraint, constrain_lists
+
+    items = warehouse.query("SELECT item_id, brand, category_l2, price, launch_date FROM marts.item_features")
+    groups = item_groups(items, as_of, config.new_item_days)
+    constraint = ExposureConstraint(k=config.k, floor_group="new", floor_share=config.new_item_floor,
+                                    cap_share=config.brand_cap)
+    before = frame[frame["rank"] <= config.k]
+    after = constrain_lists(frame, groups["item_age"], groups["brand"], constraint)
+
+    def new_share(lists: pd.DataFrame) -> float:
+        table = group_exposure(lists, groups["item_age"], config.k).set_index("group")["exposure_share"]
+        return round(float(table.get("new", 0.0)), 4)
+
+    changed = before.merge(after, on=["user_id", "item_id"], how="left", indicator=True)
+    return after, {"exposure_constraint": MetadataValue.json({"new_item_floor": config.new_item_floor,
+                                                              "brand_cap": config.brand_cap, "k": config.k}),
+                   "new_item_exposure_share_before": new_share(before), "new_item_exposure_share_after": new_share(after),
+                   "slots_changed_by_constraint": int((changed["_merge"] == "left_only").sum())}
 
 
 @asset_check(asset=AssetKey(["serving", "recommendations"]), name="lists_respect_filters", blocking=True,
@@ -314,7 +388,8 @@ def recommendation_online_test(context: AssetExecutionContext, config: OnlineTes
         context.log.warning(f"source kind {source.kind!r} has no simulated shoppers: no online test")
         return MaterializeResult(metadata={"skipped": f"no simulated shop for source {source.kind}"})
     with warehouse.connect(read_only=True) as con:
-        lists = con.execute("SELECT strategy, user_id, rank, item_id, cutoff FROM ml.recommendation_test_lists").df()
+        lists = con.execute("SELECT strategy, user_id, rank, item_id, cutoff FROM ml.recommendation_test_lists "
+                            "WHERE rank <= 10").df()
         offline = con.execute("SELECT strategy, ndcg_10, model_version FROM ml.recommendation_metrics").df()
     if lists.empty:
         return MaterializeResult(metadata={"skipped": "no test users in ml.recommendation_test_lists"})

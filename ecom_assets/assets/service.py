@@ -237,6 +237,7 @@ def _ticket_facts(warehouse: WarehouseResource, tickets: pd.DataFrame, languages
                    "slots filled) or the hand-off to a person with its reason, the confidence and the model version.")
 def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from ecom_assets.ml.common.pii import find_personal_data
+    from ecom_assets.ml.common.text_safety import KINDS
     from ecom_assets.ml.service.language import detect_language
     from ecom_assets.ml.service.training import question_bank
 
@@ -261,13 +262,15 @@ def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource
         model_version=champ["version"], replied_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     warehouse.replace_table("serving.support_replies", table,
                             select="ticket_id, created_at, language, answer_id, text, confidence, handed_off, reason, "
-                                   "model_version, replied_at", order_by="created_at, ticket_id")
+                                   "safety, model_version, replied_at", order_by="created_at, ticket_id")
     leaks = [t for t in table["text"].dropna() if find_personal_data(t)]
+    safety = {kind: int(table["safety"].fillna("").str.contains(kind).sum()) for kind in KINDS}
     reasons = table["reason"].fillna("answered").str.split(":").str[0].value_counts().to_dict()
     return MaterializeResult(
         metadata={"dagster/row_count": len(table), "model_version": champ["version"],
                   "answered_share": round(float((~table["handed_off"]).mean()), 4) if len(table) else 0.0,
                   "by_reason": reasons, "threshold": round(saved.settings["threshold"], 4),
+                  "safety_handoffs_by_kind": MetadataValue.json(safety),
                   "preview": preview(table.drop(columns=["replied_at"]), rows=8)},
         check_results=[AssetCheckResult(check_name="no_personal_data_in_replies", passed=not leaks,
                                         severity=AssetCheckSeverity.ERROR, metadata={"replies_with_personal_data": len(leaks)})])

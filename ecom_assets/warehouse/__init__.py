@@ -450,3 +450,16 @@ def release_table(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.Data
     finally:
         con.unregister("_release")
     return rows
+
+
+def record_releases(con: duckdb.DuckDBPyConnection, ledger_rows) -> pd.DataFrame:
+    """Record DP releases that write no table of their own (a model fit on private counts)
+    in the privacy ledger, in one transaction; `ledger_rows(ledger)` as for `release_table`
+    (it raises when over budget, and then nothing is recorded)."""
+    privacy_ledger(con)
+    with transaction(con):
+        rows = ledger_rows(con.execute(f"SELECT * FROM {PRIVACY_LEDGER_TABLE}").df())
+        con.register("_ledger_rows", rows)
+        con.execute(f"INSERT INTO {PRIVACY_LEDGER_TABLE} BY NAME SELECT * FROM _ledger_rows")
+        con.unregister("_ledger_rows")
+    return rows

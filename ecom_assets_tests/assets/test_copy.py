@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import AssetSelection, materialize
 
 from ecom_assets.assets.copy import published_copy_passes_fact_check
@@ -15,8 +16,8 @@ from ecom_assets.ml.copy.copywriting import product_facts
 from ecom_assets.ml.copy.review import banned_claims, fact_check
 from ecom_assets_tests.conftest import make_resources, query
 
-COLUMNS = ["item_id", "segment", "variant", "language", "text", "template_id", "passed", "reasons", "score",
-           "generator_version", "generated_at"]
+COLUMNS = ["item_id", "segment", "variant", "language", "text", "template_id", "passed", "reasons", "facts_stated",
+           "score", "generator_version", "generated_at"]
 
 
 def test_the_generator_is_registered_with_its_card_and_onnx_parity(built):
@@ -44,6 +45,12 @@ def test_published_copy_is_in_both_languages_and_states_only_catalogue_facts(bui
         facts = product_facts(products.loc[item].to_dict(), language)
         assert fact_check(text, facts) == [] and banned_claims(text, language) == [], text
     assert not published["text"].str.contains(r"[{}]").any(), "no unfilled slot is ever published"
+    # Each published line lists the catalogue facts it states; a line with a price names it.
+    priced = published[published["facts_stated"].apply(lambda f: any(x.startswith("price ") for x in f))]
+    assert len(priced) and (copy.loc[~copy["passed"], "facts_stated"].apply(len) == 0).all()
+    for item, language, stated in priced[["item_id", "language", "facts_stated"]].head(20).itertuples(index=False):
+        price = next(x for x in stated if x.startswith("price ")).split(" ", 1)[1]
+        assert float(price) == pytest.approx(float(product_facts(products.loc[item].to_dict(), language)["price"]))
     assert published.groupby(["item_id", "segment", "language"]).size().max() >= 2, "several variants per audience"
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ecom_assets.ml.common.text_safety import facts_stated
 from ecom_assets.ml.copy.generator import BOS, COPY
 from ecom_assets.ml.copy.review import CHANNELS, review
 
@@ -242,5 +243,7 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
             text, passed, reasons = generated, False, [f"template: {exc}"]
         rows.append({"item_id": row["item_id"], "segment": segment, "variant": variant, "language": language,
                      "text": text, "template_id": template["template_id"], "passed": passed, "reasons": reasons,
+                     # What a reviewer checks a published line against: each catalogue fact it states.
+                     "facts_stated": facts_stated(text, facts, language) if passed else [],
                      "score": score(text, language, seg_interests, CHANNELS[template.get("channel", "feed")]) if passed else 0.0})
     return pd.DataFrame(rows)

@@ -6,30 +6,28 @@ into a claim it did not make.
     numbers_in(text)                 every number written in the copy, with its kind
     fact_check(text, facts)          each number must be a catalogue fact of this product
     banned_claims(text, language)    absolute/superlative claims advertising law forbids
-    personal_data(text)              e-mail addresses, phone, ID card and bank card numbers (ml.common.pii)
+    personal_data(text)              e-mail addresses, phone, ID card and bank card numbers
     review(text, facts, language, channel) -> Review(text, passed, reasons)
+
+The last three are the platform's one text-safety check (ml.common.text_safety), which the
+support replies run too; here their reasons are the review's.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
-from ecom_assets.ml.common.pii import find_personal_data
+from ecom_assets.ml.common.text_safety import BANNED_CLAIMS, catalogue_numbers, check_text, numbers_in, unsupported_numbers
+from ecom_assets.ml.common.text_safety import banned_claims as safety_banned_claims
+from ecom_assets.ml.common.text_safety import personal_data as safety_personal_data
 
-# Absolute and superlative claims (China's Advertising Law art. 9(3); UK CAP/ASA and US
-# FTC practice on unsubstantiated superlatives). Matched case-insensitively; configurable.
-BANNED_CLAIMS: dict[str, list[str]] = {
-    "zh": ["最", "第一", "国家级", "顶级", "极品", "唯一", "首选", "绝对", "万能", "全网最低", "史无前例"],
-    "en": ["best ever", "the best", "guaranteed", "guarantee", "no.1", "no. 1", "number one", "#1", "cheapest",
-           "world's best", "world-class", "unbeatable", "miracle", "100% effective", "risk-free", "lowest price"],
-}
+__all__ = ["BANNED_CLAIMS", "CHANNELS", "Review", "banned_claims", "clean", "distinct_n", "fact_check", "numbers_in",
+           "personal_data", "review"]
 
 # Length bounds per channel, in characters (Chinese counts one per character).
 CHANNELS: dict[str, tuple[int, int]] = {"push": (8, 60), "banner": (6, 40), "feed": (15, 140)}
 
-_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(\d+(?:[.,]\d+)*)(\s*%|\s*％)?")  # ASCII lookbehind: "享15%" is a number
 _CLAUSE = {"en": re.compile(r"(?<=[.!?;,])\s+"), "zh": re.compile(r"(?<=[。！？；，])")}  # "74.90" is no clause end
 
 
@@ -64,54 +62,20 @@ def clean(text: str, language: str, max_n: int = 4) -> str:
     return " ".join(kept).strip() if language != "zh" else "".join(kept).strip()
 
 
-def numbers_in(text: str) -> list[tuple[float, bool]]:
-    """(value, is_percentage) for every number in the text; thousands separators allowed."""
-    out = []
-    for m in _NUMBER.finditer(text):
-        raw = m.group(1)
-        value = float(raw.replace(",", "")) if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", raw) else float(raw.replace(",", "."))
-        out.append((value, bool(m.group(2))))
-    return out
-
-
 def fact_check(text: str, facts: dict) -> list[str]:
     """Reasons the text states a number that is not this product's: a percentage must be
     its discount (or a percentage in its title, e.g. a fabric share); any other number its
     price, original price or a number in its title (sizes, volumes, pack counts)."""
-    discount = facts.get("discount_pct")
-    # The exact discount, or it rounded down (a whole percentage that does not overstate it).
-    allowed_pct = {round(float(discount), 2), float(math.floor(float(discount) + 1e-9))} if discount else set()
-    allowed = set()
-    for key in ("price", "effective_price", "original_price", "original"):
-        if facts.get(key) is not None:
-            allowed.add(round(float(facts[key]), 2))
-    for value, is_pct in numbers_in(str(facts.get("title", ""))):  # "50 ml", "Pack of 4", "20% wool"
-        (allowed_pct if is_pct else allowed).add(round(value, 2))
-    reasons = []
-    for value, is_pct in numbers_in(text):
-        value = round(value, 2)
-        if is_pct and value not in allowed_pct:
-            reasons.append(f"fact: {value:g}% is not this product's discount"
-                           + (f" ({float(discount):g}%)" if allowed_pct else " (it has none)"))
-        elif not is_pct and value not in allowed:
-            reasons.append(f"fact: {value:g} is not a price or a number of this product")
-    return reasons
+    return [f.reason for f in unsupported_numbers(text, catalogue_numbers(facts), facts.get("discount_pct"))]
 
 
 def banned_claims(text: str, language: str, extra: dict[str, list[str]] | None = None) -> list[str]:
-    terms = [*BANNED_CLAIMS.get(language, []), *((extra or {}).get(language, []))]
-    lowered = text.lower()
-    return [f"claim: '{t}' is an absolute or superlative claim" for t in terms if t.lower() in lowered]
-
-
-_PERSONAL_KINDS = {"email": "an e-mail address", "phone": "a phone number", "id_card": "an ID card number",
-                   "card": "a bank card number"}
+    return [f.reason for f in safety_banned_claims(text, language, extra)]
 
 
 def personal_data(text: str) -> list[str]:
     """One reason per kind of personal data in the copy (the platform's one scrubber finds them)."""
-    kinds = dict.fromkeys(f.kind for f in find_personal_data(text))
-    return [f"privacy: contains {_PERSONAL_KINDS[k]}" for k in kinds]
+    return [f.reason for f in safety_personal_data(text)]
 
 
 def review(text: str, facts: dict, language: str, channel: str = "feed",
@@ -124,9 +88,7 @@ def review(text: str, facts: dict, language: str, channel: str = "feed",
         reasons.append(f"length: {len(cleaned)} characters, {channel} allows {low}-{high}")
     if re.search(r"[{}]", cleaned):
         reasons.append("template: an unfilled or malformed slot")
-    reasons += fact_check(cleaned, facts)
-    reasons += banned_claims(cleaned, language, extra_claims)
-    reasons += personal_data(cleaned)
+    reasons += [f.reason for f in check_text(cleaned, language, facts=facts, extra_claims=extra_claims)]
     return Review(cleaned, not reasons, reasons)
 
 

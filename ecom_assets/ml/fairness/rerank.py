@@ -103,3 +103,17 @@ def tradeoff_curve(candidates: pd.DataFrame, truth: pd.DataFrame, catalogue_item
                      "group_exposure_share": float(shares.get(constraint.floor_group, 0.0))
                      if constraint.floor_group is not None else np.nan})
     return pd.DataFrame(rows)
+
+
+def constrain_lists(lists: pd.DataFrame, floor_groups: pd.Series, cap_values: pd.Series,
+                    constraint: ExposureConstraint) -> pd.DataFrame:
+    """Served lists (user_id, rank, item_id, score and any other columns; longer than k)
+    re-ranked under `constraint` into each user's top k, their other columns kept and
+    rank renumbered. `floor_groups` / `cap_values`: item_id -> the item's group / value."""
+    candidates = lists.assign(group=floor_groups.reindex(lists["item_id"]).to_numpy(),
+                              cap_value=cap_values.reindex(lists["item_id"]).fillna("unknown").to_numpy())
+    # Scores are compared within a user's list; the served rank orders ties as it did.
+    candidates = candidates.assign(score=-candidates["rank"].astype(float))
+    chosen = rerank_lists(candidates[["user_id", "item_id", "score", "group", "cap_value"]], constraint)
+    kept = lists.drop(columns=["rank"]).merge(chosen, on=["user_id", "item_id"], how="inner")
+    return kept.sort_values(["user_id", "rank"], ignore_index=True)[list(lists.columns)]

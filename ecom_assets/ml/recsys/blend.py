@@ -91,6 +91,15 @@ class Blend(Strategy):
             total += part
         return total
 
+    def explain(self, users, histories, items: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Each weighted component's part of the score of `items` (B, k; -1 for none): the
+        parts add up to the blend's score. Returns (B, k, components), their names."""
+        parts = self.score_parts(users, histories)
+        safe = np.maximum(items, 0)
+        out = np.stack([np.take_along_axis(p, safe, axis=1) for p in parts.values()], axis=2)
+        out[items < 0] = 0.0
+        return out, list(parts)
+
     # The save/load contract (strategy.py), applied to each component under its name.
     def get_params(self) -> dict:
         return {"components": {n: c.describe() for n, c in self.components.items()}, "weights": self.weights,

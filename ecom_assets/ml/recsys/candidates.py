@@ -98,17 +98,35 @@ class Popularity(Strategy):
 class ItemKNN(Strategy):
     """Item-based collaborative filtering (Sarwar et al., 2001; Deshpande & Karypis,
     2004): cosine similarity of items over users, scored from the user's recent items,
-    the most recent weighing most."""
+    the most recent weighing most.
+
+    With `dp_epsilon` set, the similarity comes from item and pair counts released with
+    differential privacy (`ml.privacy.cooccurrence`: each user's `dp_max_items` most recent
+    distinct items counted, every cell noised, neighbours from the `dp_neighbour_pool` most
+    taken items when set); `privacy_releases` then lists what one fit spent, for the ledger."""
 
     neighbours: int = 100
     window: int = 3
     decay: float = 0.5
     name: str = "item_knn"
+    dp_epsilon: float | None = None
+    dp_max_items: int = 5
+    dp_seed: int | None = None
+    dp_neighbour_pool: int | None = None
     fitted_attributes = ("n_items", "similarity")
 
     def fit(self, histories, n_items):
         self.n_items = n_items
-        self.similarity = cosine_item_similarity(histories, n_items, self.neighbours)
+        if self.dp_epsilon is None:
+            self.similarity = cosine_item_similarity(histories, n_items, self.neighbours)
+            self.privacy_releases = []
+        else:
+            from ecom_assets.ml.privacy.cooccurrence import CooccurrenceRelease, private_cosine_similarity
+
+            self.similarity, self.privacy_releases = private_cosine_similarity(
+                histories, n_items, CooccurrenceRelease(self.dp_epsilon, self.dp_max_items, seed=self.dp_seed,
+                                    neighbour_pool=self.dp_neighbour_pool),
+                self.neighbours)
         return self
 
     def score(self, users, histories):

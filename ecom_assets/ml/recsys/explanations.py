@@ -60,3 +60,49 @@ def reason_texts(top_items: np.ndarray, anchors: np.ndarray, origins: np.ndarray
             else:
                 out[r, c] = f"popular in {categories[item]}"
     return out
+
+
+def score_contributions(model, users: np.ndarray, histories: list[np.ndarray], items: np.ndarray,
+                        chunk_size: int = 512) -> tuple[np.ndarray, list[str]] | None:
+    """What each input added to each listed item's score, from the model's own `explain`
+    (a blend: its components' parts; the ranker: the booster's SHAP values per feature),
+    `chunk_size` users at a time; None for a model that cannot say."""
+    explain = getattr(model, "explain", None)
+    if explain is None or not len(users):
+        return None
+    parts, names = [], None
+    for start in range(0, len(users), chunk_size):
+        rows = slice(start, start + chunk_size)
+        values, names = explain(users[rows], histories[rows], items[rows])
+        parts.append(values)
+    return np.concatenate(parts, axis=0), names
+
+
+def contribution_texts(contributions: np.ndarray, names: list[str], items: np.ndarray, top: int = 3) -> np.ndarray:
+    """Per slot, its `top` largest contributions by size, signed ("blend_rank +0.84,
+    user_category_share +0.31"); the expected score ("bias") is left out."""
+    keep = np.array([n != "bias" for n in names])
+    values = contributions[..., keep]
+    kept = np.array(names, dtype=object)[keep]
+    order = np.argsort(-np.abs(values), axis=2)[..., :top]
+    out = np.empty(items.shape, dtype=object)
+    for r, c in zip(*np.nonzero(items >= 0)):
+        out[r, c] = ", ".join(f"{kept[j]} {values[r, c, j]:+.3f}" for j in order[r, c] if values[r, c, j] != 0)
+    return out
+
+
+def strategy_shares(contributions: np.ndarray, names: list[str], items: np.ndarray, strategies: list[str]) -> dict:
+    """Each strategy's share of what made the listed scores (sum of absolute contributions
+    over the filled slots): a feature counts for the strategy its name starts with; the
+    blend's own features for "blend"; the rest (history, catalogue, dbt features) for
+    "shop features"; the expected score is left out."""
+    filled = items >= 0
+    totals: dict[str, float] = {}
+    for j, name in enumerate(names):
+        if name == "bias":
+            continue
+        owner = next((s for s in sorted(strategies, key=len, reverse=True) if name == s or name.startswith(f"{s}_")),
+                     "blend" if name.startswith("blend_") else "shop features")
+        totals[owner] = totals.get(owner, 0.0) + float(np.abs(contributions[..., j][filled]).sum())
+    grand = sum(totals.values())
+    return {k: round(v / grand, 4) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])} if grand > 0 else {}

@@ -13,7 +13,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ecom_assets.ml.recsys.explanations import explanation_links, reason_texts
+from ecom_assets.ml.recsys.explanations import (
+    contribution_texts,
+    explanation_links,
+    reason_texts,
+    score_contributions,
+    strategy_shares,
+)
 from ecom_assets.ml.recsys.strategy import Strategy
 from ecom_assets.ml.recsys.temporal import encode_events, histories_before
 from ecom_assets.ml.recsys.top_k import recommend
@@ -36,11 +42,16 @@ def recommendation_lists(model: Strategy, users: pd.Index, items: pd.Index, even
                            catalogue["title_en"].fillna(pd.Series(items, index=items)).to_numpy(),
                            catalogue["category_l2"].fillna("the shop").to_numpy())
     filled = top.items >= 0
+    # What made each score: the components' parts (blend) or SHAP values (ranker); the
+    # shares per strategy ride on the frame (attrs) for the asset's metadata.
+    explained = score_contributions(model, np.arange(len(users)), histories, top.items)
+    texts = contribution_texts(*explained, top.items) if explained else np.full(top.items.shape, None, dtype=object)
+    shares = strategy_shares(*explained, top.items, list(getattr(model, "components", {}) or [])) if explained else {}
     # The history item a reason names (as reason_texts names one), so that a check can
     # prove it is one the user really interacted with.
     names_anchor = (top.anchors >= 0) & (np.array(top.origin_names, dtype=object)[top.origins] != "popularity")
     anchor_ids = np.where(names_anchor, items.to_numpy(dtype=object)[np.clip(top.anchors, 0, None)], None)
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "user_id": users.to_numpy()[top.users[filled]],
         "rank": np.tile(np.arange(1, k + 1), (len(users), 1))[filled],
         "item_id": items.to_numpy()[top.items[filled]],
@@ -48,55 +59,54 @@ def recommendation_lists(model: Strategy, users: pd.Index, items: pd.Index, even
         "strategy": np.array(top.origin_names, dtype=object)[top.origins[filled]],
         "reason": reasons[filled],
         "anchor_item_id": anchor_ids[filled],
+        "top_contributions": texts[filled],
     })
+    frame.attrs["strategy_shares"] = shares
+    return frame
 
 
 def cold_start_lists(users: pd.DataFrame, new_user_ids, events: pd.DataFrame, catalogue: pd.DataFrame, k: int,
-                     since: pd.Timestamp, recent_days: float = 14.0) -> pd.DataFrame:
+                     since: pd.Timestamp, popular: dict[tuple[str, str], list[str]]) -> pd.DataFrame:
     """Lists for users the served model does not know (they joined after its training).
 
-    users: user_id, segment, country of every user (either may be missing); events:
-    positive events of everyone (user_id, item_id, event_time, event_type); catalogue as
-    for `recommendation_lists`. For each of `new_user_ids`, slots alternate between what
-    is popular among the user's segment (else their country, else the whole shop) over the
-    last `recent_days`, and what is popular in each category the user viewed since
-    `since`, then what is popular in the whole shop; bought and unavailable items are left out. Same columns as
-    `recommendation_lists`, strategy "cold_start", a reason per slot."""
-    columns = ["user_id", "rank", "item_id", "score", "strategy", "reason", "anchor_item_id"]
+    users: user_id, segment, country of every user (either may be missing); events: the
+    new users' positive events (user_id, item_id, event_time, event_type; others' are not
+    read); catalogue as for `recommendation_lists`; `popular`: (kind, group) -> items
+    most popular first, kind "segment", "country", "category" or "shop" (the group
+    "(shop)"), from the differentially private release (`ml.privacy.popular`). For each of
+    `new_user_ids`, slots alternate between what is popular among the user's segment (else
+    their country, else the whole shop) and what is popular in each category the user
+    viewed since `since`, then what is popular in the whole shop; bought and unavailable
+    items are left out. Same columns as `recommendation_lists`, strategy "cold_start", a
+    reason per slot."""
+    columns = ["user_id", "rank", "item_id", "score", "strategy", "reason", "anchor_item_id", "top_contributions"]
     users = users.drop_duplicates("user_id").set_index("user_id")
     groups = users.reindex(pd.Index(list(new_user_ids), name="user_id"))[["segment", "country"]]
     if groups.empty:
         return pd.DataFrame(columns=columns)
     catalogue = catalogue.set_index("item_id")
     offerable = set(catalogue.index[catalogue["is_offerable"].fillna(True).astype(bool)])
-    newest = events["event_time"].max() if len(events) else since
-    recent = events[(events["event_time"] >= newest - pd.Timedelta(days=recent_days)) & events["item_id"].isin(offerable)]
-    with_groups = recent.join(users[["segment", "country"]], on="user_id")
 
-    def popular(frame: pd.DataFrame) -> list[str]:  # distinct users per item, most first, ties by id
-        counts = frame.groupby("item_id")["user_id"].nunique()
-        return counts.sort_values(ascending=False, kind="stable").index.tolist()
+    def available(kind: str, group: str) -> list[str]:
+        return [i for i in popular.get((kind, group), []) if i in offerable]
 
-    by_segment = {s: popular(g) for s, g in with_groups.groupby("segment")}
-    by_country = {c: popular(g) for c, g in with_groups.groupby("country")}
-    overall = popular(recent)
+    overall = available("shop", "(shop)")
     category = catalogue["category_l2"].fillna("the shop")
-    by_category = {c: popular(g) for c, g in recent.assign(category=recent["item_id"].map(category)).groupby("category")}
     own = events[events["user_id"].isin(groups.index) & (events["event_time"] >= since)]
     bought = own[own["event_type"] == "purchase"].groupby("user_id")["item_id"].agg(set)
     viewed = own.assign(category=own["item_id"].map(category)).sort_values("event_time", ascending=False)
     viewed_categories = viewed.groupby("user_id")["category"].agg(lambda c: list(dict.fromkeys(c.dropna())))
     rows = []
     for user_id, (segment, country) in groups[["segment", "country"]].iterrows():
-        if isinstance(segment, str) and by_segment.get(segment):
-            crowd, why = by_segment[segment], f"popular with {segment.replace('_', ' ')} shoppers"
-        elif isinstance(country, str) and by_country.get(country):
-            crowd, why = by_country[country], f"popular in {country}"
+        if isinstance(segment, str) and available("segment", segment):
+            crowd, why = available("segment", segment), f"popular with {segment.replace('_', ' ')} shoppers"
+        elif isinstance(country, str) and available("country", country):
+            crowd, why = available("country", country), f"popular in {country}"
         else:
             crowd, why = overall, "popular in the shop"
         sources = [iter((item, why) for item in crowd)]
         for c in viewed_categories.get(user_id, []):
-            sources.append(iter((item, f"popular in {c}, which you viewed") for item in by_category.get(c, [])))
+            sources.append(iter((item, f"popular in {c}, which you viewed") for item in available("category", c)))
         exclude = bought.get(user_id, set())
         chosen, seen = [], set()
         while len(chosen) < k and sources:  # round robin: the crowd's slot, then each viewed category's
@@ -117,6 +127,7 @@ def cold_start_lists(users: pd.DataFrame, new_user_ids, events: pd.DataFrame, ca
                 seen.add(item)
                 chosen.append((item, "popular in the shop"))
         rows += [{"user_id": user_id, "rank": r, "item_id": item, "score": float(k - r + 1), "strategy": "cold_start",
-                  "reason": reason, "anchor_item_id": None}  # its reasons name a place or a category
+                  "reason": reason, "anchor_item_id": None,  # its reasons name a place or a category
+                  "top_contributions": None}
                  for r, (item, reason) in enumerate(chosen, start=1)]
     return pd.DataFrame(rows, columns=columns)

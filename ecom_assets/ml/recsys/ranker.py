@@ -418,6 +418,25 @@ class LearnedRanker(Strategy):
         cands, x, blend, _ = self._features(users, histories, self.components, self.side, counts)
         return self._predict(cands, x, blend)
 
+    def explain(self, users, histories, items: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The booster's SHAP contributions (LightGBM `pred_contrib`, TreeSHAP: they add up
+        to the item's score, with the expected score as "bias") for `items` (B, k; -1 for
+        none). An item outside the ranker's candidates is scored by the blend alone: its
+        row credits "blend_score" with everything. Returns (B, k, features + 1), names."""
+        counts = self.item_counts if self.item_counts is not None else np.zeros(self.n_items, np.float32)
+        cands, x, blend, _ = self._features(users, histories, self.components, self.side, counts)
+        names = [*self.feature_names, "bias"]
+        out = np.zeros((*items.shape, len(names)), np.float32)
+        match = (cands[:, :, None] == items[:, None, :]) & (items[:, None, :] >= 0)
+        found, column = match.any(axis=1), match.argmax(axis=1)
+        if found.any():
+            rows = x[np.nonzero(found)[0], column[found]]
+            out[found] = self.booster.predict(rows, pred_contrib=True, num_threads=0).astype(np.float32)
+        outside = ~found & (items >= 0)
+        if outside.any():
+            out[outside, names.index("blend_score")] = np.take_along_axis(blend, np.maximum(items, 0), axis=1)[outside]
+        return out, names
+
     def _predict(self, cands: np.ndarray, x: np.ndarray, blend: np.ndarray) -> np.ndarray:
         out = blend - NON_CANDIDATE_OFFSET
         keep = cands >= 0

@@ -72,13 +72,24 @@ class RecommenderSettings:
     serve_tolerance: float = 0.02
     """The blend or ranker serves only if its NDCG@10 on the newest window (cross-fitted) is at
     most this much (relative) below the best single strategy's; else that strategy serves."""
+    item_knn_epsilon: float | None = None
+    """Fit item-KNN on differentially private co-occurrence counts, spending this epsilon per
+    fit (None: exact counts). Every fit's releases are collected in `private_fits`."""
+    item_knn_max_items: int = 5
+    """Distinct items per user counted by a private item-KNN fit (its contribution bound)."""
+    item_knn_neighbour_pool: int | None = None
+    """A private item-KNN links only to this many most-taken items (by the noisy counts; None: any item)."""
+    private_fits: list = field(default_factory=list, repr=False)
+    """The item-KNN strategies built with `item_knn_epsilon` (each fit's `privacy_releases`
+    are what the training spent, for the ledger)."""
 
 
 def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) -> dict[str, Strategy]:
     # Component settings as selected on Amazon Beauty's validation split (bench/recsys_quality.py).
     components: dict[str, Strategy] = {
         "transitions": Transitions(window=5, decay=0.3, skip=True),
-        "item_knn": ItemKNN(window=5, decay=0.8, neighbours=200),
+        "item_knn": ItemKNN(window=5, decay=0.8, neighbours=200, dp_epsilon=s.item_knn_epsilon,
+                            dp_max_items=s.item_knn_max_items, dp_neighbour_pool=s.item_knn_neighbour_pool),
         "popularity": Popularity(half_life_days=s.popularity_half_life_days),
         "als": MatrixFactorisation("als", factors=s.als_factors, iterations=s.als_iterations, seed=s.seed),
     }
@@ -92,7 +103,14 @@ def make_components(s: RecommenderSettings, sasrec_epochs: int | None = None) ->
 
         components["text"] = EmbeddingSimilarity().with_embeddings(s.item_embeddings)
     components.update({name: factory() for name, factory in s.extra_sources.items()})
+    if s.item_knn_epsilon is not None:
+        s.private_fits.append(components["item_knn"])
     return components
+
+
+def privacy_releases(s: RecommenderSettings) -> list:
+    """Every DP release the training's item-KNN fits made (empty without `item_knn_epsilon`)."""
+    return [r for knn in s.private_fits for r in getattr(knn, "privacy_releases", [])]
 
 
 def baseline_strategies(s: RecommenderSettings) -> list[Strategy]:
@@ -133,8 +151,9 @@ class TrainResult:
     """The ranker's gain per feature: the served one's, or the one evaluated on test when the
     ranker does not serve (empty without a ranker)."""
     test_lists: dict[str, np.ndarray] = field(default_factory=dict)
-    """Each strategy's top 10 (item indices, -1 for an empty slot) for `test_users`, the
-    users of the test window: what an online test of the strategies would show them."""
+    """Each strategy's top k (item indices, -1 for an empty slot) for `test_users`, the
+    users of the test window: what an online test of the strategies would show them (its
+    top 10) and what the fairness report re-ranks."""
     test_users: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
@@ -288,7 +307,7 @@ def train_and_evaluate(ev: EncodedEvents, cutoff: np.datetime64, groups: ItemGro
         if len(test_split.targets):
             top = recommend(strategy, test_split.users, test_split.histories, settings.k, exclude=test_split.histories)
             scores = evaluate_lists(top.items, relevant, groups, popularity, ev.n_users, ev.n_items)
-            test_lists[strategy.name] = top.items[:, :10]
+            test_lists[strategy.name] = top.items
         else:
             scores = {}
         rows.append({"strategy": strategy.name, "evaluated_users": int(len(test_split.targets)), **scores})

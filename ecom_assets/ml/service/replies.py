@@ -12,6 +12,9 @@ scrubbed of personal data at the door) and says for each whether it hands off an
     low confidence     P(top answer right) is below the threshold
     missing account data  the answer has a slot (e.g. {last_order_date}) the customer's
                        account has no fact for: nothing is invented
+    unsafe reply       the filled reply fails the text-safety check (ml.common.text_safety):
+                       personal data, a banned claim, or a number neither the approved
+                       answer nor the account facts state
 
 Slots are filled from `AccountFacts` (per pseudonymous user, read from the warehouse).
 """
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ecom_assets.ml.common.pii import PLACEHOLDERS, find_personal_data
+from ecom_assets.ml.common.text_safety import check_text
 from ecom_assets.ml.service.confidence import Calibrator, confidence_features
 from ecom_assets.ml.service.language import detect_language
 from ecom_assets.ml.service.rerank import AnswerReranker, bank_priors, candidate_features
@@ -39,7 +43,7 @@ from ecom_assets.ml.service.retrieval import (
 
 SLOT = re.compile(r"\{([a-z_]+)\}")
 ACCOUNT_SLOTS = ("last_order_item", "last_order_date", "last_refund_item", "last_refund_date")
-REASONS = ("personal data in the question", "out of scope", "low confidence", "missing account data")
+REASONS = ("personal data in the question", "out of scope", "low confidence", "missing account data", "unsafe reply")
 
 
 def slots_of(text: str) -> list[str]:
@@ -67,6 +71,10 @@ class AccountFacts:
         if missing:
             return None, missing
         return SLOT.sub(lambda m: str(facts[m.group(1)]), text), []
+
+    def values_of(self, user_id: str | None) -> list[str]:
+        """The account values a reply to `user_id` may state."""
+        return [str(v) for v in self.values.get(user_id or "", {}).values() if v]
 
 
 def account_facts(facts: pd.DataFrame, catalogue: pd.DataFrame, tickets: list[str], languages: list[str]) -> AccountFacts:
@@ -145,13 +153,14 @@ class SupportResponder:
     def reply(self, questions: list[str], user_ids: list[str | None] | None = None,
               facts: AccountFacts | None = None) -> pd.DataFrame:
         """One row per question: language, answer_id, text (None when handed off),
-        confidence, handed_off, reason."""
+        confidence, handed_off, reason, safety (the kinds of text-safety finding that
+        handed a filled reply off, else None)."""
         n = len(questions)
         user_ids = user_ids if user_ids is not None else [None] * n
         facts = facts or AccountFacts()
         languages = [detect_language(q) for q in questions]
         if not n:
-            return pd.DataFrame(columns=["language", "answer_id", "text", "confidence", "handed_off", "reason"])
+            return pd.DataFrame(columns=["language", "answer_id", "text", "confidence", "handed_off", "reason", "safety"])
         fused, components = self.rank(questions, languages)
         top, x = confidence_features(fused, components["dense"], components["lexical"], components["classifier"])
         confidence = self.calibrator.predict(x)
@@ -159,7 +168,7 @@ class SupportResponder:
         rows = []
         for i in range(n):
             answer = self.answer_ids[top[i]] if in_language[i] else None
-            text, reason = None, None
+            text, reason, unsafe = None, None, None
             if has_personal_data(questions[i]):
                 reason = REASONS[0]
             elif not in_language[i]:
@@ -167,10 +176,19 @@ class SupportResponder:
             elif confidence[i] < self.threshold:
                 reason = REASONS[2]
             else:
-                text, missing = facts.fill(self.texts[top[i]], user_ids[i])
+                template = self.texts[top[i]]
+                text, missing = facts.fill(template, user_ids[i])
                 if text is None:
                     reason = f"{REASONS[3]}: {', '.join(missing)}"
+                else:
+                    # The platform's one text-safety check: a number in the reply must come
+                    # from the approved answer or the account facts filled into it.
+                    findings = check_text(text, languages[i], sources=[template, *facts.values_of(user_ids[i])])
+                    if findings:
+                        text, reason = None, f"{REASONS[4]}: {'; '.join(f.reason for f in findings)}"
+                        unsafe = ", ".join(dict.fromkeys(f.kind for f in findings))
             rows.append({"language": languages[i], "answer_id": answer, "text": text,
                          "confidence": float(confidence[i]) if in_language[i] else 0.0,
-                         "handed_off": reason is not None, "reason": reason})
+                         "handed_off": reason is not None, "reason": reason,
+                         "safety": unsafe if reason and reason.startswith(REASONS[4]) else None})
         return pd.DataFrame(rows)

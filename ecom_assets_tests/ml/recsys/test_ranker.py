@@ -183,7 +183,20 @@ def test_cold_start_lists_mix_the_segment_s_favourites_with_what_the_newcomer_vi
                           "country": [None] * 9 + ["Atlantis"]})
     catalogue = pd.DataFrame({"item_id": ["a", "b", "s1", "s2", "gone"], "category_l2": ["Tea", "Tea", "Shoes", "Shoes", "Tea"],
                               "is_offerable": [True, True, True, True, False]})
-    lists = cold_start_lists(users, ["new", "lost"], events, catalogue, k=3, since=t)
+    # The "popular in" lists come from the DP release; at a vanishing noise it keeps the exact order.
+    from ecom_assets.ml.privacy.popular import PopularRelease, popular_lists, private_popular_items
+
+    known = events[events["user_id"] != "new"].merge(users, on="user_id").merge(catalogue, on="item_id")
+    cells = pd.concat([known.groupby(["segment", "item_id"]).size().rename("users").reset_index()
+                       .rename(columns={"segment": "group"}).assign(kind="segment"),
+                       known.groupby(["category_l2", "item_id"]).size().rename("users").reset_index()
+                       .rename(columns={"category_l2": "group"}).assign(kind="category"),
+                       known.groupby("item_id").size().rename("users").reset_index().assign(kind="shop", group="(shop)")])
+    released, _ = private_popular_items(
+        cells, {"segment": ["bargain_hunter", "other"], "country": ["Atlantis"], "category": ["Tea", "Shoes"]},
+        {"*": catalogue["item_id"].tolist(), "Tea": ["a", "b", "gone"], "Shoes": ["s1", "s2"]},
+        PopularRelease(epsilon=1e9, contribution_bound=1, min_group_size=1))
+    lists = cold_start_lists(users, ["new", "lost"], events, catalogue, k=3, since=t, popular=popular_lists(released))
     new = lists[lists["user_id"] == "new"]
     assert new["item_id"].tolist() == ["a", "s1", "b"], "segment favourite, then the viewed category's, bought s2 left out"
     assert new["reason"].tolist() == ["popular with bargain hunter shoppers", "popular in Shoes, which you viewed",
@@ -191,3 +204,41 @@ def test_cold_start_lists_mix_the_segment_s_favourites_with_what_the_newcomer_vi
     lost = lists[lists["user_id"] == "lost"]
     assert lost["item_id"].iloc[0] == "b" and lost["reason"].iloc[0] == "popular in the shop"
     assert "gone" not in set(lists["item_id"]) and (lists["strategy"] == "cold_start").all()
+
+
+def test_a_ranker_explanation_adds_up_to_the_score_and_names_the_category_feature():
+    from ecom_assets.ml.recsys.explanations import contribution_texts, score_contributions, strategy_shares
+    from ecom_assets.ml.recsys.top_k import recommend
+
+    sequences, category = _one_category_shoppers()
+    n_items = N_CATEGORIES * PER_CATEGORY
+    ranker, _, test = _trained_ranker(sequences, category, n_items)
+    users = np.arange(20)
+    histories = [test.split.histories[u] for u in users]
+    top = recommend(ranker, users, histories, 5, exclude=histories)
+    contributions, names = score_contributions(ranker, users, histories, top.items, chunk_size=7)
+    assert contributions.shape == (20, 5, len(ranker.feature_names) + 1) and names[-1] == "bias"
+    # TreeSHAP: the contributions and the expected score add up to the booster's score.
+    np.testing.assert_allclose(contributions.sum(axis=2), top.scores, rtol=1e-4, atol=1e-4)
+    texts = contribution_texts(contributions, names, top.items, top=2)
+    assert all(t.count(",") == 1 for t in texts.ravel())
+    assert any("user_category_share" in t for t in texts.ravel()), "the shopper's category drives these lists"
+    shares = strategy_shares(contributions, names, top.items, ["popularity"])
+    assert set(shares) <= {"popularity", "blend", "shop features"} and sum(shares.values()) == pytest.approx(1, abs=1e-3)
+    assert max(shares, key=shares.get) == "shop features"
+
+
+def test_a_blend_explanation_is_its_components_parts():
+    from ecom_assets.ml.recsys.explanations import score_contributions, strategy_shares
+    from ecom_assets.ml.recsys.top_k import recommend
+
+    sequences, _ = _one_category_shoppers(n_users=50)
+    blend = Blend({"popularity": Popularity(), "transitions": Transitions()}, {"popularity": 0.2, "transitions": 1.0})
+    blend.fit(sequences, N_CATEGORIES * PER_CATEGORY)
+    users = np.arange(10)
+    histories = [sequences[u] for u in users]
+    top = recommend(blend, users, histories, 4, exclude=histories)
+    contributions, names = score_contributions(blend, users, histories, top.items)
+    assert names == ["popularity", "transitions"]
+    np.testing.assert_allclose(contributions.sum(axis=2), top.scores, rtol=1e-5)
+    assert set(strategy_shares(contributions, names, top.items, names)) == {"popularity", "transitions"}

@@ -107,3 +107,16 @@ def test_a_responder_with_a_bank_routes_paraphrases_through_its_question_classif
     assert out["language"].tolist() == ["en", "en", "zh"]
     assert SupportResponder(base.answer_ids, base.languages, base.texts, 0.5, base.calibrator, 0.0,
                             KeywordEncoder(), bank=bank).classifier is None, "no strength chosen: no classifier"
+
+
+def test_a_reply_that_fails_the_text_safety_check_is_handed_off_with_its_kind():
+    responder = SupportResponder(["refund", "ship"], ["en", "en"],
+                                 ["Your refund ({last_refund_item}) is on its way.", "We guarantee delivery in 2 days."],
+                                 0.5, _calibrator(0.9), 0.0, KeywordEncoder())
+    facts = AccountFacts({"t1": {"last_refund_item": "Kettle, call 13812345678"}, "t2": {"last_refund_item": "Kettle"}})
+    out = responder.reply(["my refund?", "my refund?", "deliver when?"], ["t1", "t2", "t3"], facts)
+    assert out.loc[0, "handed_off"] and out.loc[0, "text"] is None
+    assert out.loc[0, "reason"] == f"{REASONS[4]}: privacy: contains a phone number"
+    assert out.loc[0, "safety"] == "personal data"
+    assert not out.loc[1, "handed_off"] and out.loc[1, "safety"] is None
+    assert out.loc[2, "reason"].startswith(f"{REASONS[4]}: claim: 'guarantee'") and out.loc[2, "safety"] == "banned claim"
