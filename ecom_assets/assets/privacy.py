@@ -8,6 +8,8 @@
     privacy/popular_items       released.popular_items: the "popular in" lists (per segment,
                                 country, category and the shop) cold-start lists read, from
                                 DP counts of distinct shoppers
+    privacy/segment_metrics     released.segment_metrics: NDCG@10 and hit rate per segment of
+                                the served lists on the test window, from DP counts and sums
     monitoring/privacy_ledger   monitoring.privacy_ledger: epsilon spent and left per period
                                 and release, from the ledger every release writes
 
@@ -31,6 +33,8 @@ LEDGER_KEY = AssetKey(["monitoring", "privacy_ledger"])
 SEGMENT_INTERESTS_TABLE = "released.segment_interests"
 POPULAR_ITEMS_KEY = AssetKey(["privacy", "popular_items"])
 POPULAR_ITEMS_TABLE = "released.popular_items"
+SEGMENT_METRICS_KEY = AssetKey(["privacy", "segment_metrics"])
+SEGMENT_METRICS_TABLE = "released.segment_metrics"
 SHOP_DEPS = [AssetKey(["marts", "catalogue"]), AssetKey(["marts", "user_features"]), AssetKey(["marts", "positive_events"])]
 
 
@@ -181,6 +185,54 @@ def ledger_authoriser(context, privacy: PrivacyResource, releases: list):
     return authorise, now, budget, release_id
 
 
+class SegmentMetricsConfig(Config):
+    epsilon: float = 0.5
+    """Spent by one release (a third each on shoppers, NDCG sums and hit sums per segment)."""
+    k: int = 10
+
+
+@asset(key=SEGMENT_METRICS_KEY, deps=[AssetKey(["ml", "recommendation_metrics"]), AssetKey(["marts", "user_features"]),
+                                      AssetKey(["marts", "test_interactions"]), AssetKey(["marts", "train_interactions"])],
+       group_name=GROUP, kinds={"duckdb"}, pool=POOL,
+       description="released.segment_metrics: NDCG@10 and hit rate of the served strategy per shopper segment on the "
+                   "test window, from differentially private counts and sums; segments below the minimum group size "
+                   "withheld; the per-segment report that may leave the data team (the fairness report's exact figures "
+                   "stay in monitoring).")
+def segment_metrics(context: AssetExecutionContext, config: SegmentMetricsConfig, warehouse: WarehouseResource,
+                    privacy: PrivacyResource) -> MaterializeResult:
+    from ecom_assets.assets.fairness import served_strategy
+    from ecom_assets.ml.fairness.exposure import per_user_ndcg
+    from ecom_assets.ml.privacy.group_metrics import GroupMetricsRelease, private_group_metrics
+
+    with warehouse.connect(read_only=True) as con:
+        lists = con.execute("SELECT strategy, user_id, item_id, rank FROM ml.recommendation_test_lists WHERE rank <= ?",
+                            [config.k]).df()
+        truth = con.execute("""SELECT t.user_id, t.item_id FROM marts.test_interactions t
+                               ANTI JOIN marts.train_interactions r USING (user_id, item_id)""").df()
+        users = con.execute("SELECT user_id, coalesce(segment, 'all') AS segment FROM marts.user_features").df()
+    # Public keys: the merchant's segments.
+    segments = sorted(users["segment"].unique())
+    strategy = served_strategy(warehouse, set(lists["strategy"]))
+    mine = lists[lists["strategy"] == strategy]
+    truth = truth[truth["user_id"].isin(mine["user_id"])]
+    ndcg = per_user_ndcg(mine, truth, config.k)
+    hits = mine[mine.set_index(["user_id", "item_id"]).index.isin(truth.set_index(["user_id", "item_id"]).index)]
+    per_user = pd.DataFrame({"ndcg": ndcg}).assign(hit=ndcg.index.isin(hits["user_id"]).astype(float))
+    per_user["group"] = users.set_index("user_id")["segment"].reindex(per_user.index).fillna("all").to_numpy()
+    settings = GroupMetricsRelease(config.epsilon, privacy.group_minimum())
+    table, releases = private_group_metrics(per_user, segments, settings)
+    table = table.assign(strategy=strategy)
+    entries, spent, budget, now, release_id = _release(context, warehouse, privacy, SEGMENT_METRICS_TABLE, table,
+                                                       releases, "privacy/segment_metrics")
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(table), "release_id": release_id, "strategy": strategy,
+        "epsilon": round(float(entries["epsilon"].sum()), 6),
+        "noise_scales": MetadataValue.json({r.query: round(r.noise_scale, 4) for r in releases}),
+        "budget_spent_this_period": round(spent, 6), "min_group_size": settings.min_group_size,
+        "segments_withheld": MetadataValue.json(table.loc[~table["released"], "group"].tolist()),
+        "report": MetadataValue.md(table.drop(columns=["strategy"]).round(4).to_markdown(index=False))})
+
+
 def _release(context, warehouse: WarehouseResource, privacy: PrivacyResource, table_name: str, table: pd.DataFrame,
              releases: list, asset_name: str):
     """Write a DP release and its ledger rows in one transaction (refused over budget: the
@@ -200,7 +252,7 @@ def _release(context, warehouse: WarehouseResource, privacy: PrivacyResource, ta
     return entries, spent, budget, now, release_id
 
 
-@asset(key=LEDGER_KEY, deps=[SEGMENT_INTERESTS_KEY, POPULAR_ITEMS_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,
+@asset(key=LEDGER_KEY, deps=[SEGMENT_INTERESTS_KEY, POPULAR_ITEMS_KEY, SEGMENT_METRICS_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,
        description="monitoring.privacy_ledger: epsilon spent and left per budget period and release query, from the "
                    "ledger of every differentially private release.")
 def privacy_ledger_report(context: AssetExecutionContext, warehouse: WarehouseResource,
@@ -224,4 +276,4 @@ def privacy_ledger_report(context: AssetExecutionContext, warehouse: WarehouseRe
         "report": MetadataValue.md(report.round(6).to_markdown(index=False) if len(report) else "_(no release yet)_")})
 
 
-privacy_assets = [segment_interests, popular_items, privacy_ledger_report]
+privacy_assets = [segment_interests, popular_items, segment_metrics, privacy_ledger_report]

@@ -90,3 +90,23 @@ def test_a_segment_too_small_to_hide_in_gets_the_shop_wide_interests(tmp_path):
                        run_config=config).success
     assert read_segment_interests(warehouse) == {"crowd": [], "vip": []}
     assert warehouse.query("SELECT count(DISTINCT release_id) AS n FROM privacy.ledger")["n"].iloc[0] == 2
+
+
+def test_popular_lists_and_the_segment_report_are_dp_releases_in_the_ledger(built):
+    ledger = query(built, "SELECT * FROM privacy.ledger")
+    minimum = built["privacy"].group_minimum()
+    popular = query(built, 'SELECT * FROM released.popular_items')
+    assert set(popular["kind"]) <= {"segment", "country", "category", "shop"} and popular["released"].any()
+    mine = ledger[ledger["release_id"] == popular["release_id"].iloc[0]]
+    assert mine["query"].str.startswith("popular items per ").all() and mine["epsilon"].sum() <= 1.0 + 1e-9
+    report = query(built, "SELECT * FROM released.segment_metrics")
+    shown = report[report["released"]]
+    assert len(shown) and (shown["noisy_users"] >= minimum).all() and shown["ndcg_10"].between(0, 1).all()
+    assert report.loc[~report["released"], "ndcg_10"].isna().all(), "a withheld segment shows no figure"
+    assert set(ledger.loc[ledger["release_id"] == report["release_id"].iloc[0], "query"]) == {
+        "shoppers per segment (quality report)", "NDCG@10 sum per segment", "hits@10 per segment"}
+    # Cold-start reasons name only groups that were released.
+    cold = query(built, "SELECT reason FROM serving.recommendations WHERE strategy = 'cold_start'")["reason"]
+    segments = {g.replace("_", " ") for g in popular.loc[popular["released"] & (popular["kind"] == "segment"), "group"]}
+    named = cold.str.extract(r"^popular with (.+) shoppers$")[0].dropna()
+    assert set(named) <= segments

@@ -154,14 +154,27 @@ def test_a_user_who_joined_after_training_gets_a_list_with_reasons(built, tmp_pa
 
     shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
     shutil.copytree(built["model_store"].resolved_root, tmp_path / "models")
+    from ecom_assets.assets.privacy import popular_items
+    from ecom_assets.resources import PrivacyResource
+
     res = make_resources(tmp_path)
+    # The "popular in" lists released again with noise that vanishes (a huge epsilon and
+    # budget), so that which groups are released does not depend on this run's draws.
+    exact = {**res, "privacy": PrivacyResource(key_file=res["privacy"].key_file, epsilon_per_period=1e12)}
+    assert materialize([popular_items], resources=exact,
+                       run_config={"ops": {"privacy__popular_items": {"config": {"epsilon": 1e9}}}}).success
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     champ_version = con.execute("SELECT version FROM ml.model_registry WHERE status = 'champion' AND name = 'recommender'").fetchone()[0]
     con.execute("UPDATE ml.model_registry SET artifact_path = ? WHERE version = ?",
                 [str(tmp_path / "models" / "recommender" / champ_version / "model.npz"), champ_version])
-    segment = con.execute("SELECT segment FROM marts.user_features WHERE segment IS NOT NULL LIMIT 1").fetchone()[0]
+    segment = con.execute("""SELECT "group" FROM released.popular_items WHERE kind = 'segment' AND released
+                             ORDER BY "group" LIMIT 1""").fetchone()[0]
     con.execute("INSERT INTO marts.user_features (user_id, segment) VALUES ('u_newcomer', ?)", [segment])
-    item = con.execute("SELECT item_id FROM marts.catalogue WHERE is_offerable LIMIT 1").fetchone()[0]
+    # An item of a category whose "popular in" list was released (a small category's is withheld).
+    item = con.execute("""SELECT item_id FROM marts.catalogue WHERE is_offerable AND category_l2 IN (
+                              SELECT "group" FROM released.popular_items WHERE kind = 'category' AND released
+                              GROUP BY 1 HAVING count(*) >= 2)
+                          ORDER BY item_id LIMIT 1""").fetchone()[0]
     # positive_events is a view over the events: freeze it as a table with the newcomer's first view added.
     con.execute("CREATE TABLE marts.frozen_events AS SELECT * FROM marts.positive_events")
     con.execute("DROP VIEW marts.positive_events")
