@@ -90,6 +90,11 @@ class TextEncoderConfig(Config):
     """Score the champion on this training's validation window too, so the gate compares like with like."""
     seed: int = 0
     device: str = "auto"
+    extend_vocabulary: bool = True
+    """Add the CJK characters the catalogue's texts use that the base vocabulary lacks, initialised from the
+    catalogue's own Chinese-English product pairs (ml.text.vocabulary)."""
+    vocabulary_ridge: float = 0.05
+    """Ridge strength of that initialisation (chosen on the validation products of bench/crosslingual.py)."""
 
 
 class EmbeddingConfig(Config):
@@ -120,6 +125,20 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     items = pd.Index(catalogue["item_id"])
     texts = product_texts(catalogue, config.language)
     unknown_share = encoder.unknown_token_share(texts)
+    vocabulary = {}
+    if config.extend_vocabulary and unknown_share > 0:
+        from ecom_assets.ml.text.vocabulary import extend_vocabulary
+
+        # The catalogue's own translations: each product with both titles, read in each language.
+        both = catalogue.dropna(subset=["title_en", "title_zh"])
+        pairs = list(zip(product_texts(both, "zh"), product_texts(both, "en")))
+        extension = extend_vocabulary(encoder, texts, pairs, ridge=config.vocabulary_ridge)
+        vocabulary = extension.as_metadata()
+        if extension.added:
+            context.log.info(f"vocabulary: {len(extension.added)} characters added ({extension.initialised_from_pairs} "
+                             f"initialised from {len(pairs)} product pairs); unknown tokens {unknown_share:.1%} -> "
+                             f"{extension.unknown_share_after:.1%}")
+        unknown_share = extension.unknown_share_after
     if unknown_share > MAX_UNKNOWN_SHARE:
         context.log.warning(f"{unknown_share:.0%} of the catalogue's tokens are unknown to the base model: its vocabulary "
                             "does not cover this language; set base_model to a multilingual checkpoint")
@@ -139,7 +158,8 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     card = new.card(
         params=params, metrics=metrics, sha256=manifest_sha,
         data={"items": len(items), "pairs": result.pairs, "examples": result.examples,
-              "unknown_token_share": round(unknown_share, 4), "train_window_end": str(valid_start),
+              "unknown_token_share": round(unknown_share, 4), "vocabulary_extension": vocabulary,
+              "train_window_end": str(valid_start),
               "validation_window": [str(valid_start), str(cutoff)], "validation_users": int(len(valid.targets))},
         training={"device": result.device, "steps": result.steps, "seconds": round(result.seconds, 1),
                   "pairs_per_second": round(result.pairs_per_second, 1), "history": result.history},
@@ -165,7 +185,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     return MaterializeResult(metadata={
         "version": new.version, "path": MetadataValue.path(str(new.folder)), "sha256": card.sha256,
         **gate_metadata(decision), "pairs": result.pairs, "examples": result.examples, "best_epoch": result.best_epoch,
-        "unknown_token_share": round(unknown_share, 4),
+        "unknown_token_share": round(unknown_share, 4), "vocabulary_extension": MetadataValue.json(vocabulary),
         "zero_shot_validation_ndcg_10": round(result.zero_shot_ndcg, 4),
         "validation_ndcg_10": round(result.best_ndcg, 4), "relative_gain": round(gain, 4),
         "train_seconds": round(result.seconds, 1), "pairs_per_second": round(result.pairs_per_second, 1),

@@ -141,6 +141,25 @@ def test_a_chinese_catalogue_runs_end_to_end_on_a_swapped_in_base_checkpoint(bui
     assert query(res, "SELECT count(*) AS n FROM serving.similar_items")["n"][0] > 0
 
 
+def test_a_chinese_catalogue_on_the_english_encoder_gets_the_missing_characters(built, tmp_path):
+    """The packaged English encoder reads Chinese titles: the characters its vocabulary lacks
+    are added (initialised from the shop's bilingual products) and survive the ONNX export."""
+    res = _copy_warehouse(built, tmp_path, forget_encoder=True)
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(*text_assets), resources=res,
+                         run_config={"ops": {ENCODER_OP: {"config": {"language": "zh", "epochs": 2}}}})
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations()), "ONNX parity holds with the new vocabulary"
+    md = result.asset_materializations_for_node(ENCODER_OP)[0].metadata
+    extension = md["vocabulary_extension"].value
+    assert extension["characters_added"] > 50 and extension["initialised_from_pairs"] > 0.9 * extension["characters_added"]
+    assert extension["unknown_share_before"] > 0.3 and md["unknown_token_share"].value < 0.01
+    folder = Path(_champion(res)["artifact_path"])
+    from ecom_assets.ml.text.encoder import TorchEncoder
+
+    titles = query(res, "SELECT title_zh FROM marts.catalogue WHERE title_zh IS NOT NULL LIMIT 20")["title_zh"].tolist()
+    assert TorchEncoder.load(str(folder)).unknown_token_share(titles) == 0.0, "the saved checkpoint keeps its vocabulary"
+
+
 def test_a_champion_changed_after_its_gate_is_not_served(built, tmp_path):
     """Checkpoint, tokenizer and ONNX export are verified against the registry before a load."""
     from dagster import Failure
