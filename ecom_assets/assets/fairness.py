@@ -79,11 +79,14 @@ def fairness_report(context: AssetExecutionContext, config: FairnessConfig, ware
         FairnessBounds,
         FairnessReport,
         TradeoffLevels,
+        bars_svg,
         concerns,
         exposure_report,
         item_groups,
+        level_label,
         quality_report,
         render_html,
+        scatter_svg,
         tradeoff,
         user_groups,
     )
@@ -129,8 +132,6 @@ def fairness_report(context: AssetExecutionContext, config: FairnessConfig, ware
         old.unlink(missing_ok=True)
     page = folder / f"fairness_{now:%Y%m%dT%H%M%S}.html"
     page.write_text(render_html(report, "Fairness report: exposure, quality by group, trade-off"), encoding="utf-8")
-
-    from ecom_assets.ml.fairness.report import bars_svg, level_label, scatter_svg
 
     metric = f"ndcg_{config.k}"
     tiers = exposure[exposure["dimension"].isin(["item_age", "price_tier"])]

@@ -14,7 +14,6 @@ a constraint on exposure would cost.
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,6 +229,3 @@ def render_html(report: FairnessReport, title: str = "Fairness report") -> str:
 def _metric(table: pd.DataFrame) -> str:
     return next((c for c in table.columns if c.startswith("ndcg_")), "ndcg_10")
 
-
-def finite(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ecom_assets.ml.privacy.mechanisms import PrivacyParameterError, Release, _dp
+from ecom_assets.ml.privacy.mechanisms import PrivacyParameterError, Release, opendp_prelude
 
 MAX_DENSE_ITEMS = 40_000
 """Above this squared the pair matrix (4-byte cells) would not fit a laptop's memory."""
@@ -73,7 +73,7 @@ def certified_discrete_laplace_scale(epsilon: float, sensitivity: int) -> float:
     """The discrete Laplace scale sensitivity / epsilon, checked against OpenDP's privacy map."""
     if not (epsilon > 0 and np.isfinite(epsilon)):
         raise PrivacyParameterError(f"epsilon must be a positive number, got {epsilon}")
-    dp = _dp()
+    dp = opendp_prelude()
     scale = float(sensitivity) / float(epsilon)
     measurement = (dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)) >> dp.m.then_laplace(scale=scale)
     spent = float(measurement.map(int(sensitivity)))

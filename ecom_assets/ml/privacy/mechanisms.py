@@ -22,7 +22,7 @@ import numpy as np
 
 
 @lru_cache(maxsize=1)
-def _dp():
+def opendp_prelude():
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
@@ -73,7 +73,7 @@ def sum_scale(epsilon: float, contribution_bound: int, clip: float) -> float:
 
 def dp_counts(counts, epsilon: float, contribution_bound: int, query: str) -> tuple[np.ndarray, Release]:
     """Noisy integer counts (discrete Laplace), one per cell, and the release."""
-    dp = _dp()
+    dp = opendp_prelude()
     values = [int(v) for v in np.asarray(counts, dtype=np.int64)]
     scale = count_scale(epsilon, contribution_bound)
     measurement = (dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)) >> dp.m.then_laplace(scale=scale)
@@ -87,7 +87,7 @@ def dp_counts(counts, epsilon: float, contribution_bound: int, query: str) -> tu
 
 def dp_sums(sums, epsilon: float, contribution_bound: int, clip: float, query: str) -> tuple[np.ndarray, Release]:
     """Noisy sums (continuous Laplace) of per-row values already clipped to [0, clip]."""
-    dp = _dp()
+    dp = opendp_prelude()
     values = [float(v) for v in np.asarray(sums, dtype=np.float64)]
     scale = sum_scale(epsilon, contribution_bound, clip)
     sensitivity = float(contribution_bound) * float(clip)
