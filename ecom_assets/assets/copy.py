@@ -233,7 +233,7 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
 def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: WarehouseResource) -> MaterializeResult:
     from transformers import AutoConfig, AutoTokenizer
 
-    from ecom_assets.ml.common.text_safety import KINDS, kind_of
+    from ecom_assets.ml.common.text_safety import counts_by_kind
     from ecom_assets.ml.copy.copywriting import DEFAULT_TEMPLATES, validate_templates, write_copy
     from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling
     from ecom_assets.ml.copy.review import CHANNELS, distinct_n
@@ -258,7 +258,7 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     warehouse.replace_table("serving.ad_copy", table)
     published = table[table["passed"]]
     reasons = table.loc[~table["passed"], "reasons"].explode().dropna().str.extract(r"^(\w+):")[0].value_counts()
-    safety = {kind: int(table["reasons"].map(lambda rs: any(kind_of(r) == kind for r in rs)).sum()) for kind in KINDS}
+    safety = counts_by_kind(table["reasons"])
     stated = published["facts_stated"].explode().dropna().str.extract(r"^(product|brand|category|price|original price|"
                                                                      r"discount|title number)")[0].value_counts()
     lengths = published["text"].str.len()

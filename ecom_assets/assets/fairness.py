@@ -28,7 +28,7 @@ from dagster import (
     asset,
 )
 
-from ecom_assets.assets.gates import current_champion
+from ecom_assets.assets.shop_tables import read_served_test_lists
 from ecom_assets.resources import WarehouseResource
 
 GROUP = "monitoring"
@@ -53,14 +53,6 @@ class FairnessConfig(Config):
 
 def _svg_md(svg: str, title: str) -> MetadataValue:
     return MetadataValue.md(f"![{title}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})")
-
-
-def served_strategy(warehouse: WarehouseResource, listed: set[str]) -> str:
-    """The strategy the recommender's champion serves, among those with test lists (else the hybrid)."""
-    champ = current_champion(warehouse, "recommender", required_by="the test lists' reader")
-    params = champ["params"] if isinstance(champ["params"], dict) else {}
-    served = params.get("serves") or "hybrid"
-    return served if served in listed else "hybrid"
 
 
 @asset(key=FAIRNESS_KEY, deps=[AssetKey(["serving", "recommendations"]), AssetKey(["ml", "recommendation_metrics"]),
@@ -94,23 +86,16 @@ def fairness_report(context: AssetExecutionContext, config: FairnessConfig, ware
     with warehouse.connect(read_only=True) as con:
         served = con.execute("SELECT user_id, item_id, rank FROM serving.recommendations WHERE rank <= ?",
                              [config.k]).df()
-        lists = con.execute("SELECT strategy, user_id, item_id, rank, cutoff FROM ml.recommendation_test_lists").df()
         items = con.execute("SELECT item_id, brand, category_l2, price, launch_date FROM marts.item_features").df()
         users = con.execute("SELECT user_id, segment, preferred_language FROM marts.user_features").df()
         train = con.execute("SELECT user_id, count(*) AS n FROM marts.train_interactions GROUP BY user_id").df()
-        # What each test user took in the window that they had not taken before (the lists
-        # leave their history out, so an item they already had is no miss).
-        truth = con.execute("""SELECT t.user_id, t.item_id FROM marts.test_interactions t
-                               ANTI JOIN marts.train_interactions r USING (user_id, item_id)""").df()
     if not len(served):
         raise Failure("serving.recommendations is empty: materialise serving/recommendations")
-    strategy = served_strategy(warehouse, set(lists["strategy"]))
-    mine = lists[lists["strategy"] == strategy]
+    strategy, mine, truth = read_served_test_lists(warehouse)
     cutoff = pd.Timestamp(mine["cutoff"].iloc[0]) if len(mine) else pd.Timestamp.now()
     groups = item_groups(items, cutoff, config.new_item_days)
     shoppers = user_groups(users, train.set_index("user_id")["n"], train.set_index("user_id")["n"] > 0)
     exposure, gini = exposure_report(served, groups, config.k)
-    truth = truth[truth["user_id"].isin(mine["user_id"])]
     quality = quality_report(mine, truth, shoppers, config.k, config.bootstraps, config.seed) if len(mine) else \
         pd.DataFrame(columns=["dimension", "group", "users", f"ndcg_{config.k}", "ci_low", "ci_high"])
     # Scores fall with the rank: the re-ranking keeps the model's order where it can.

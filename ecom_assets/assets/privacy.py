@@ -84,17 +84,13 @@ def segment_interests(context: AssetExecutionContext, config: SegmentInterestsCo
     settings = SegmentRelease(epsilon=config.epsilon, contribution_bound=config.contribution_bound,
                               min_group_size=privacy.group_minimum(), top=config.top)
     table, releases = private_segment_interests(cells, buyers, segments, categories, settings)
-    entries, spent, budget, now, release_id = _release(context, warehouse, privacy, SEGMENT_INTERESTS_TABLE, table,
-                                                       releases, "privacy/segment_interests")
+    release_id, now, released = _release(context, warehouse, privacy, SEGMENT_INTERESTS_TABLE, table, releases,
+                                         "privacy/segment_interests")
     table = table.assign(release_id=release_id, released_at=now)
     interests = interests_of(table)
     withheld = sorted(table.loc[~table["released"] & (table["segment"] != SHOP), "segment"].unique())
     return MaterializeResult(metadata={
-        "dagster/row_count": len(table), "release_id": release_id,
-        "epsilon": round(float(entries["epsilon"].sum()), 6),
-        "noise_scales": MetadataValue.json({r.query: round(r.noise_scale, 4) for r in releases}),
-        "budget_spent_this_period": round(spent, 6), "budget_left_this_period": round(max(0.0, budget.epsilon - spent), 6),
-        "period": budget.period_of(now), "min_group_size": settings.min_group_size,
+        "dagster/row_count": len(table), **released,
         "segments_withheld": MetadataValue.json(withheld), "interests": MetadataValue.json(interests),
         "preview": preview(table.drop(columns=["release_id", "released_at"]), rows=10)})
 
@@ -155,15 +151,10 @@ def popular_items(context: AssetExecutionContext, config: PopularItemsConfig, wa
                 **{c: part["item_id"].tolist() for c, part in catalogue.dropna(subset=["category_l2"]).groupby("category_l2")}}
     settings = PopularRelease(config.epsilon, config.contribution_bound, privacy.group_minimum(), config.top)
     table, releases = private_popular_items(cells, keys, items_of, settings)
-    entries, spent, budget, now, release_id = _release(context, warehouse, privacy, POPULAR_ITEMS_TABLE, table, releases,
-                                                       "privacy/popular_items")
+    _, _, released = _release(context, warehouse, privacy, POPULAR_ITEMS_TABLE, table, releases, "privacy/popular_items")
     withheld = table.loc[~table["released"].astype(bool), ["kind", "group"]]
     return MaterializeResult(metadata={
-        "dagster/row_count": len(table), "release_id": release_id,
-        "epsilon": round(float(entries["epsilon"].sum()), 6),
-        "noise_scales": MetadataValue.json({r.query: round(r.noise_scale, 4) for r in releases}),
-        "budget_spent_this_period": round(spent, 6), "budget_left_this_period": round(max(0.0, budget.epsilon - spent), 6),
-        "min_group_size": settings.min_group_size,
+        "dagster/row_count": len(table), **released,
         "groups_released": int(table.loc[table["released"].astype(bool), ["kind", "group"]].drop_duplicates().shape[0]),
         "groups_withheld": MetadataValue.json([f"{k}: {g}" for k, g in withheld.itertuples(index=False)]),
         "preview": preview(table[table["kind"] == "shop"].head(10), rows=10)})
@@ -200,44 +191,31 @@ class SegmentMetricsConfig(Config):
                    "stay in monitoring).")
 def segment_metrics(context: AssetExecutionContext, config: SegmentMetricsConfig, warehouse: WarehouseResource,
                     privacy: PrivacyResource) -> MaterializeResult:
-    from ecom_assets.assets.fairness import served_strategy
-    from ecom_assets.ml.fairness.exposure import per_user_ndcg
+    from ecom_assets.assets.shop_tables import read_served_test_lists
+    from ecom_assets.ml.fairness.exposure import per_user_hits, per_user_ndcg
     from ecom_assets.ml.privacy.group_metrics import GroupMetricsRelease, private_group_metrics
 
-    with warehouse.connect(read_only=True) as con:
-        lists = con.execute("SELECT strategy, user_id, item_id, rank FROM ml.recommendation_test_lists WHERE rank <= ?",
-                            [config.k]).df()
-        truth = con.execute("""SELECT t.user_id, t.item_id FROM marts.test_interactions t
-                               ANTI JOIN marts.train_interactions r USING (user_id, item_id)""").df()
-        users = con.execute("SELECT user_id, coalesce(segment, 'all') AS segment FROM marts.user_features").df()
-    # Public keys: the merchant's segments.
-    segments = sorted(users["segment"].unique())
-    strategy = served_strategy(warehouse, set(lists["strategy"]))
-    mine = lists[lists["strategy"] == strategy]
-    truth = truth[truth["user_id"].isin(mine["user_id"])]
-    ndcg = per_user_ndcg(mine, truth, config.k)
-    hits = mine[mine.set_index(["user_id", "item_id"]).index.isin(truth.set_index(["user_id", "item_id"]).index)]
-    per_user = pd.DataFrame({"ndcg": ndcg}).assign(hit=ndcg.index.isin(hits["user_id"]).astype(float))
+    strategy, lists, truth = read_served_test_lists(warehouse, config.k)
+    users = warehouse.query("SELECT user_id, coalesce(segment, 'all') AS segment FROM marts.user_features")
+    segments = sorted(users["segment"].unique())  # public keys: the merchant's segments
+    per_user = pd.DataFrame({"ndcg": per_user_ndcg(lists, truth, config.k), "hit": per_user_hits(lists, truth, config.k)})
     per_user["group"] = users.set_index("user_id")["segment"].reindex(per_user.index).fillna("all").to_numpy()
     settings = GroupMetricsRelease(config.epsilon, privacy.group_minimum())
     table, releases = private_group_metrics(per_user, segments, settings)
     table = table.assign(strategy=strategy)
-    entries, spent, budget, now, release_id = _release(context, warehouse, privacy, SEGMENT_METRICS_TABLE, table,
-                                                       releases, "privacy/segment_metrics")
+    _, _, released = _release(context, warehouse, privacy, SEGMENT_METRICS_TABLE, table, releases,
+                              "privacy/segment_metrics")
     return MaterializeResult(metadata={
-        "dagster/row_count": len(table), "release_id": release_id, "strategy": strategy,
-        "epsilon": round(float(entries["epsilon"].sum()), 6),
-        "noise_scales": MetadataValue.json({r.query: round(r.noise_scale, 4) for r in releases}),
-        "budget_spent_this_period": round(spent, 6), "min_group_size": settings.min_group_size,
+        "dagster/row_count": len(table), **released, "strategy": strategy,
         "segments_withheld": MetadataValue.json(table.loc[~table["released"], "group"].tolist()),
         "report": MetadataValue.md(table.drop(columns=["strategy"]).round(4).to_markdown(index=False))})
 
 
 def _release(context, warehouse: WarehouseResource, privacy: PrivacyResource, table_name: str, table: pd.DataFrame,
-             releases: list, asset_name: str):
+             releases: list, asset_name: str) -> tuple[str, pd.Timestamp, dict]:
     """Write a DP release and its ledger rows in one transaction (refused over budget: the
-    run fails, the last release stays). Returns (ledger rows, spent this period, budget,
-    release time, release id)."""
+    run fails, the last release stays). Returns (release id, release time, the metadata
+    every release shows: its epsilon and noise scales, the period's spend and what is left)."""
     from ecom_assets.ml.privacy.accountant import BudgetExceeded
     from ecom_assets.warehouse import release_table
 
@@ -249,7 +227,11 @@ def _release(context, warehouse: WarehouseResource, privacy: PrivacyResource, ta
                                       [budget.period_of(now)]).fetchone()[0])
     except BudgetExceeded as exc:
         raise Failure(f"{asset_name} refused: {exc}") from exc
-    return entries, spent, budget, now, release_id
+    return release_id, now, {
+        "release_id": release_id, "epsilon": round(float(entries["epsilon"].sum()), 6),
+        "noise_scales": MetadataValue.json({r.query: round(r.noise_scale, 4) for r in releases}),
+        "budget_spent_this_period": round(spent, 6), "budget_left_this_period": round(max(0.0, budget.epsilon - spent), 6),
+        "period": budget.period_of(now), "min_group_size": privacy.group_minimum()}
 
 
 @asset(key=LEDGER_KEY, deps=[SEGMENT_INTERESTS_KEY, POPULAR_ITEMS_KEY, SEGMENT_METRICS_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,

@@ -237,7 +237,7 @@ def _ticket_facts(warehouse: WarehouseResource, tickets: pd.DataFrame, languages
                    "slots filled) or the hand-off to a person with its reason, the confidence and the model version.")
 def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     from ecom_assets.ml.common.pii import find_personal_data
-    from ecom_assets.ml.common.text_safety import KINDS
+    from ecom_assets.ml.common.text_safety import counts_by_kind
     from ecom_assets.ml.service.language import detect_language
     from ecom_assets.ml.service.training import question_bank
 
@@ -264,7 +264,7 @@ def support_replies(context: AssetExecutionContext, warehouse: WarehouseResource
                             select="ticket_id, created_at, language, answer_id, text, confidence, handed_off, reason, "
                                    "safety, model_version, replied_at", order_by="created_at, ticket_id")
     leaks = [t for t in table["text"].dropna() if find_personal_data(t)]
-    safety = {kind: int(table["safety"].fillna("").str.contains(kind).sum()) for kind in KINDS}
+    safety = counts_by_kind(table["safety"].fillna("").map(lambda kinds: kinds.split(", ") if kinds else []))
     reasons = table["reason"].fillna("answered").str.split(":").str[0].value_counts().to_dict()
     return MaterializeResult(
         metadata={"dagster/row_count": len(table), "model_version": champ["version"],

@@ -111,3 +111,29 @@ def read_item_attributes(warehouse: WarehouseResource, items: pd.Index):
     brand = pd.factorize(frame["brand"])[0]
     band = frame["price_band"].fillna(-1).astype(int).to_numpy()
     return ItemAttributes(category=category.astype(np.int64), brand=brand.astype(np.int64), price_band=band)
+
+
+def served_strategy(warehouse: WarehouseResource, listed: set[str]) -> str:
+    """The strategy the recommender's champion serves, among those with test lists (else the hybrid)."""
+    from ecom_assets.assets.gates import current_champion
+
+    champ = current_champion(warehouse, "recommender", required_by="the test lists' reader")
+    params = champ["params"] if isinstance(champ["params"], dict) else {}
+    served = params.get("serves") or "hybrid"
+    return served if served in listed else "hybrid"
+
+
+def read_served_test_lists(warehouse: WarehouseResource, max_rank: int | None = None
+                           ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """(the served strategy, its lists for the test window's users from
+    ml.recommendation_test_lists: user_id, item_id, rank, cutoff, up to `max_rank`; what
+    each of those users took in the window that they had not taken before: user_id,
+    item_id). The lists leave each user's history out, so an item they already had is no miss."""
+    with warehouse.connect(read_only=True) as con:
+        lists = con.execute("SELECT strategy, user_id, item_id, rank, cutoff FROM ml.recommendation_test_lists "
+                            "WHERE rank <= ?", [max_rank if max_rank is not None else 2**31 - 1]).df()
+        truth = con.execute("""SELECT t.user_id, t.item_id FROM marts.test_interactions t
+                               ANTI JOIN marts.train_interactions r USING (user_id, item_id)""").df()
+    strategy = served_strategy(warehouse, set(lists["strategy"]))
+    mine = lists[lists["strategy"] == strategy].drop(columns=["strategy"])
+    return strategy, mine, truth[truth["user_id"].isin(mine["user_id"])]

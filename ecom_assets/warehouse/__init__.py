@@ -442,13 +442,22 @@ def release_table(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.Data
     con.register("_release", frame)
     try:
         with transaction(con):
-            rows = ledger_rows(con.execute(f"SELECT * FROM {PRIVACY_LEDGER_TABLE}").df())
+            rows = _append_ledger_rows(con, ledger_rows)
             con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM _release")
-            con.register("_ledger_rows", rows)
-            con.execute(f"INSERT INTO {PRIVACY_LEDGER_TABLE} BY NAME SELECT * FROM _ledger_rows")
-            con.unregister("_ledger_rows")
     finally:
         con.unregister("_release")
+    return rows
+
+
+def _append_ledger_rows(con: duckdb.DuckDBPyConnection, ledger_rows) -> pd.DataFrame:
+    """Inside the caller's transaction: `ledger_rows(ledger)` (which may raise: over budget)
+    and its rows appended to the ledger."""
+    rows = ledger_rows(con.execute(f"SELECT * FROM {PRIVACY_LEDGER_TABLE}").df())
+    con.register("_ledger_rows", rows)
+    try:
+        con.execute(f"INSERT INTO {PRIVACY_LEDGER_TABLE} BY NAME SELECT * FROM _ledger_rows")
+    finally:
+        con.unregister("_ledger_rows")
     return rows
 
 
@@ -458,8 +467,4 @@ def record_releases(con: duckdb.DuckDBPyConnection, ledger_rows) -> pd.DataFrame
     (it raises when over budget, and then nothing is recorded)."""
     privacy_ledger(con)
     with transaction(con):
-        rows = ledger_rows(con.execute(f"SELECT * FROM {PRIVACY_LEDGER_TABLE}").df())
-        con.register("_ledger_rows", rows)
-        con.execute(f"INSERT INTO {PRIVACY_LEDGER_TABLE} BY NAME SELECT * FROM _ledger_rows")
-        con.unregister("_ledger_rows")
-    return rows
+        return _append_ledger_rows(con, ledger_rows)

@@ -135,8 +135,13 @@ def check_text(text: str, language: str, *, facts: dict | None = None, sources: 
 
 
 def counts_by_kind(findings_per_text) -> dict[str, int]:
-    """Texts with at least one finding of each kind (every kind listed, zeros included)."""
-    counts = Counter(kind for findings in findings_per_text for kind in {f.kind for f in findings})
+    """Texts with at least one finding of each kind (every kind listed, zeros included).
+    Each text's findings are `Finding`s, kind names or review reasons ("fact: ..."; other
+    reasons, such as length, are not safety findings and are not counted)."""
+    def kinds(findings) -> set[str]:
+        return {f.kind if isinstance(f, Finding) else f if f in KINDS else kind_of(f) for f in findings} - {None}
+
+    counts = Counter(kind for findings in findings_per_text for kind in kinds(findings))
     return {kind: int(counts.get(kind, 0)) for kind in KINDS}
 
 

@@ -83,6 +83,16 @@ def per_user_ndcg(lists: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.S
     return (dcg.reindex(relevant.index).fillna(0.0) / ideal).rename("ndcg")
 
 
+def per_user_hits(lists: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> pd.Series:
+    """HR@k per user with any held-out item: 1.0 when the top k holds one of them, else 0
+    (users without a list too)."""
+    top = lists[lists["rank"] <= k]
+    held = pd.MultiIndex.from_frame(truth[["user_id", "item_id"]])
+    hit_users = set(top.loc[pd.MultiIndex.from_frame(top[["user_id", "item_id"]]).isin(held), "user_id"])
+    users = pd.Index(truth["user_id"].unique())
+    return pd.Series(users.isin(hit_users).astype(float), index=users, name="hit").sort_index()
+
+
 def group_quality(values: pd.Series, user_groups: pd.Series, bootstraps: int = 500, level: float = 0.95,
                   seed: int = 0) -> pd.DataFrame:
     """Mean of `values` (per user) by group of `user_groups` (user_id -> group), with a
