@@ -146,10 +146,14 @@ def test_a_chinese_catalogue_on_the_english_encoder_gets_the_missing_characters(
     are added (initialised from the shop's bilingual products) and survive the ONNX export."""
     res = _copy_warehouse(built, tmp_path, forget_encoder=True)
     result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(*text_assets), resources=res,
-                         run_config={"ops": {ENCODER_OP: {"config": {"language": "zh", "epochs": 2}}}})
+                         run_config={"ops": {ENCODER_OP: {"config": {"language": "zh", "epochs": 2, "distill_seconds": 8}}}})
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations()), "ONNX parity holds with the new vocabulary"
     md = result.asset_materializations_for_node(ENCODER_OP)[0].metadata
+    distillation = md["distillation"].value
+    assert distillation["train_pairs"] > 0 and distillation["steps"] > 0, "the English model taught the new characters"
+    if distillation["valid_pairs"]:
+        assert distillation["valid_mse_after"] <= distillation["valid_mse_before"], "the best epoch (0 included) is kept"
     extension = md["vocabulary_extension"].value
     assert extension["characters_added"] > 50 and extension["initialised_from_pairs"] > 0.9 * extension["characters_added"]
     assert extension["unknown_share_before"] > 0.3 and md["unknown_token_share"].value < 0.01
