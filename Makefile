@@ -26,11 +26,16 @@ install: $(STAMP)
 prepare: install
 	$(PY) -m ecom_assets.cli prepare
 
+# Real Chinese ad copy (AdvertiseGen) for the copy generator, where the shared public data
+# sits beside the project; the demo runs without it elsewhere.
+ADVERTISEGEN ?= ../shared/data/advertisegen/advertisegen_sample.jsonl
+COPY_EXAMPLES := $(if $(wildcard $(ADVERTISEGEN)),--copy-examples $(ADVERTISEGEN))
+
 run: prepare
-	$(PY) -m ecom_assets.cli run
+	$(PY) -m ecom_assets.cli run $(COPY_EXAMPLES)
 
 run-quick: prepare
-	$(PY) -m ecom_assets.cli run --no-drift
+	$(PY) -m ecom_assets.cli run --no-drift $(COPY_EXAMPLES)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="what feeds the raw tables (default: the synthetic demo shop)")
     run.add_argument("--dataset-path", help="for --source s3rec|recbole, e.g. ../shared/data/amazon-beauty/Beauty.txt")
     run.add_argument("--test-days", type=int, help="temporal test window (default 7; 1 for public datasets)")
+    run.add_argument("--copy-examples", action="append", default=[], metavar="FILE",
+                     help="ad copy written from attribute lists (AdvertiseGen JSONL: content, summary) to put in the "
+                          "inbox's copy_examples folder before the run; the copy generator learns from it (repeatable)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's step and dbt logs")
     run.add_argument("--no-drift", action="store_true",
                      help="build once on every day of the demo shop, without the drift-and-retrain scenario")
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                                    dataset_path=args.dataset_path).items() if v is not None}
     from ecom_assets.demo import run_demo
 
-    run_demo(knobs, no_drift=args.no_drift, test_days=args.test_days, verbose=args.verbose)
+    run_demo(knobs, no_drift=args.no_drift, test_days=args.test_days, verbose=args.verbose, copy_examples=args.copy_examples)
     return 0
 
 

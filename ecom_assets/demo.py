@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -244,9 +245,29 @@ def _summary(warehouse_path) -> str:
 
 
 
-def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, verbose: bool = False) -> None:
+def stage_inbox_files(inbox_dir: Path, entity: str, files: list[str]) -> list[Path]:
+    """Copy `files` into <inbox>/<entity>/ as a merchant would drop them (a file already
+    there with the same content is left alone: the inbox ingests a file once)."""
+    import shutil
+
+    staged = []
+    for name in files:
+        source = Path(name)
+        if not source.is_file():
+            raise FileNotFoundError(f"{entity} file {source} does not exist")
+        target = inbox_dir / entity / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, target)
+        staged.append(target)
+    return staged
+
+
+def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, verbose: bool = False,
+             copy_examples: list[str] = ()) -> None:
     """The story on the terminal. knobs: ShopDataSource fields (n_users, n_items, n_days,
-    events_per_day, seed, kind, dataset_path)."""
+    events_per_day, seed, kind, dataset_path); copy_examples: files put in the inbox's
+    copy_examples folder first."""
     import logging
     import warnings
 
@@ -273,6 +294,8 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
     test_days = test_days or (1 if public else None)
     op_config = {"dbt_features": {"test_days": test_days}} if test_days else {}
     src = resources["source"]
+    for path in stage_inbox_files(src.resolved_inbox_dir, "copy_examples", list(copy_examples)):
+        print(f"Copy examples in the inbox: {path.name}")
     if public:
         print(f"Materialising the asset graph on {src.dataset_path} ({src.kind}), laid over {src.n_days} days")
     else:
@@ -298,6 +321,7 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
         run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config)
     warehouse = resources["warehouse"].resolved_path
     print(f"\nDone in {time.perf_counter() - t0:.1f} s. Warehouse: {warehouse}\n{_summary(warehouse)}")
-    print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ "
-          "(entity: events, products, users, support_tickets, faq).")
+    from ecom_assets.schema import ENTITIES
+
+    print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ (entity: {', '.join(ENTITIES)}).")
     print("Browse the lineage and run history: make ui  (http://127.0.0.1:3000)")

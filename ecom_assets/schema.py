@@ -12,7 +12,7 @@ from dataclasses import dataclass
 EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase", "refund")
 LANGUAGES = ("en", "zh")
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
-ENTITIES = ("events", "products", "users", "support_tickets", "faq", "impressions")
+ENTITIES = ("events", "products", "users", "support_tickets", "faq", "impressions", "copy_examples")
 # Before this, no shop in any dataset we read logged events; 1970-01-01 (epoch zero) is a
 # broken clock, not a customer.
 PLAUSIBLE_SINCE = "1995-01-01"
@@ -27,6 +27,9 @@ class Field:
     max: float | None = None
     allowed: tuple[str, ...] | None = None
     min_exclusive: bool = False  # the range is (min, max] instead of [min, max]
+    pattern: str | None = None
+    """A regular expression the whole text value must match (what the value's format is)."""
+    pattern_hint: str = ""
     plausible_time: bool = False
     """A moment that has happened: not before PLAUSIBLE_SINCE, not after tomorrow (a clock
     at 1970 or 2099 would otherwise move the train/test cutoff)."""
@@ -161,6 +164,23 @@ SCHEMAS: dict[str, EntitySchema] = {
         key=("impression_id",),
         unique_across_loads=True,
     ),
+    # Ad copy written from attribute lists (AdvertiseGen's format, or a merchant's own
+    # copywriters'): what the copy generator learns real copy from, beside the shop's corpus.
+    "copy_examples": EntitySchema(
+        "copy_examples",
+        (
+            Field("example_id", "VARCHAR", required=True),
+            Field("language", "VARCHAR", required=True, allowed=LANGUAGES),
+            # key#value pairs joined by '*': 类型#上衣*颜色#白色
+            Field("attributes", "VARCHAR", required=True, pattern=r"[^#*]+#[^#*]+(\*[^#*]+#[^#*]+)*",
+                  pattern_hint="key#value pairs joined by '*', e.g. 类型#上衣*颜色#白色"),
+            Field("copy", "VARCHAR", required=True),
+            Field("item_id", "VARCHAR"),
+            Field("source", "VARCHAR"),
+        ),
+        key=("example_id",),
+        user_id_field=None,
+    ),
 }
 
 # Text columns that may carry personal data typed by a customer or an agent: scrubbed at
@@ -170,4 +190,5 @@ FREE_TEXT_FIELDS = {
     "events": ("device",),
     "users": ("country", "city", "segment"),
     "support_tickets": ("question", "answer", "channel", "intent"),
+    "copy_examples": ("copy",),  # copywriters' text: scrubbed like any text a person typed
 }

@@ -161,6 +161,10 @@ def validate(
         if field.allowed is not None:
             unknown = value.notna().to_numpy() & ~value.isin(field.allowed).to_numpy()
             problems.add(unknown, field.name, "unknown value", raw, suffix=f" (expected one of {', '.join(field.allowed)})")
+        if field.pattern is not None:
+            text = value.astype("string").str.strip()
+            malformed = text.notna().to_numpy() & ~text.str.fullmatch(field.pattern).fillna(False).to_numpy(dtype=bool)
+            problems.add(malformed, field.name, "malformed value", raw, suffix=f" (expected {field.pattern_hint or field.pattern})")
         typed[field.name] = value
 
     out = pd.DataFrame(typed)

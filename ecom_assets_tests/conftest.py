@@ -48,7 +48,8 @@ def resources(tmp_path):
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """The whole demo graph materialised once on the tiny shop (with the UCI-format
-    fixture in the inbox); tests read the warehouse, never write it."""
+    fixture and a few attribute-written copy examples in the inbox); tests read the
+    warehouse, never write it."""
     import shutil
 
     from ecom_assets.demo import run_pipeline
@@ -56,8 +57,10 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("built")
     (root / "inbox" / "events").mkdir(parents=True)
     shutil.copy(FIXTURES / "uci_online_retail_small.csv", root / "inbox" / "events" / "uci.csv")
+    (root / "inbox" / "copy_examples").mkdir(parents=True)
+    shutil.copy(FIXTURES / "copy_examples_small.jsonl", root / "inbox" / "copy_examples" / "copy.jsonl")
     res = make_resources(root)
-    run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8},
+    run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8, "distill_seconds": 4},
                                                      "ml__ad_copy_generator": {"steps": 300},
                                                      "serving__ad_copy": {"variants": 2},
                                                      # a 14-day shop has few answered tickets before its cutoff

@@ -62,6 +62,7 @@ GENERATOR_KEY = AssetKey(["ml", "ad_copy_generator"])
 ONNX_KEY = AssetKey(["ml", "ad_copy_generator_onnx"])
 AD_COPY_KEY = AssetKey(["serving", "ad_copy"])
 SHOP_DEPS = [AssetKey(["marts", "catalogue"]), AssetKey(["marts", "user_features"]), AssetKey(["marts", "positive_events"])]
+EXAMPLES_KEY = AssetKey(["marts", "copy_examples"])
 PROBE_PROMPTS = 12
 
 
@@ -79,6 +80,8 @@ class GeneratorTrainConfig(Config):
     n_layer: int = 2
     n_embd: int = 128
     n_head: int = 4
+    n_positions: int = 256
+    """Longest prompt + copy in tokens (real copy examples run to ~200 tokens; longer ones are cut)."""
     vocab_size: int = 2000
     steps: int = 600
     batch_size: int = 32
@@ -112,9 +115,22 @@ class AdCopyConfig(Config):
     top_p: float = 0.95
     repetition_penalty: float = 1.2
     batch_size: int = 256
+    redraws: int = 2
+    """Times a candidate that repeats a sibling variant is drawn again before it is rejected as a duplicate."""
     seed: int = 0
     templates: list[TemplateConfig] = PydanticField(default_factory=list)
     """Marketer templates; empty = the built-in ones (plain, and a discount line for products on sale)."""
+
+
+def _copy_examples(warehouse: WarehouseResource) -> pd.DataFrame:
+    """Real ad copy written from attribute lists (marts.copy_examples, from the inbox)."""
+    from ecom_assets.warehouse import table_exists
+
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, "marts.copy_examples"):
+            return pd.DataFrame(columns=["example_id", "language", "attributes", "copy", "source"])
+        return con.execute("SELECT example_id, language, attributes, copy, source FROM marts.copy_examples "
+                           "ORDER BY example_id").df()
 
 
 def _products(warehouse: WarehouseResource) -> pd.DataFrame:
@@ -123,9 +139,11 @@ def _products(warehouse: WarehouseResource) -> pd.DataFrame:
     return catalogue[catalogue["title_en"].notna() | catalogue["title_zh"].notna()].reset_index(drop=True)
 
 
-@asset(key=CORPUS_KEY, deps=[*SHOP_DEPS, SEGMENT_INTERESTS_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,
-       description="ml.copy_corpus: prompt (language, segment + its interests, category, brand, sale) and copy written "
-                   "from hand-written families per language, fact slots kept as slots; 10% of products held out.")
+@asset(key=CORPUS_KEY, deps=[*SHOP_DEPS, SEGMENT_INTERESTS_KEY, EXAMPLES_KEY], group_name=GROUP, kinds={"duckdb"}, pool=POOL,
+       description="ml.copy_corpus: prompt (language, segment + its interests, category, brand, sale, attributes, style) "
+                   "and copy written from hand-written families per language, fact slots kept as slots, plus the real "
+                   "copy of marts.copy_examples (AdvertiseGen, merchant copy) with its attribute lists; 10% of products "
+                   "and examples held out.")
 def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse: WarehouseResource) -> MaterializeResult:
     from ecom_assets.ml.copy.copywriting import CorpusSettings, build_corpus
 
@@ -133,10 +151,13 @@ def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse:
     if products.empty:
         raise Failure("no product titles in marts.catalogue: the copy corpus needs a catalogue")
     interests = read_segment_interests(warehouse)
-    corpus = build_corpus(products, interests, to_settings(config, CorpusSettings))
+    examples = _copy_examples(warehouse)
+    corpus = build_corpus(products, interests, to_settings(config, CorpusSettings), examples=examples)
     warehouse.replace_table("ml.copy_corpus", corpus)
     return MaterializeResult(metadata={
         "dagster/row_count": len(corpus), "held_out_rows": int((corpus["split"] == "held_out").sum()),
+        "copy_examples": MetadataValue.json(examples["source"].fillna("unlabelled").value_counts().to_dict()),
+        "shop_lines_with_attributes": int(((corpus["family"] != "example") & (corpus["attributes"] != "")).sum()),
         "segments": MetadataValue.json(interests),
         "by_language": MetadataValue.json(corpus["language"].value_counts().to_dict()),
         "preview": preview(corpus[["language", "segment", "copy"]].sample(min(8, len(corpus)), random_state=0), rows=8)})
@@ -165,7 +186,8 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
     card = new.card(
         params=params, metrics=metrics, sha256=write_manifest(new.folder),
         data={"train_lines": len(train), "held_out_lines": len(held), "languages": languages},
-        training={"device": result.device, "steps": result.steps, "seconds": round(result.seconds, 1),
+        training={"device": result.device, "steps": result.steps, "kept_step": result.best_step,
+                  "seconds": round(result.seconds, 1),
                   "tokens_per_second": round(result.tokens_per_second), "history": result.history},
         details={"base_checkpoint": config.base_checkpoint or "none (trained from scratch)"},
         summary=[f"GPT-2 with {params['parameters']:,} parameters, "
@@ -184,6 +206,7 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
         "version": new.version, "path": MetadataValue.path(str(new.folder)), "sha256": card.sha256,
         **gate_metadata(decision), "held_out_perplexity": round(result.held_out_perplexity, 3),
         "train_perplexity": round(result.train_perplexity, 3), "parameters": params["parameters"], "steps": result.steps,
+        "kept_step": result.best_step,
         "train_seconds": round(result.seconds, 1), "device": result.device,
         "model_card": MetadataValue.md(card.markdown())})
 
@@ -226,7 +249,7 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
                                         metadata={"identical": parity["identical"], "probes": len(probes)})])
 
 
-@asset(key=AD_COPY_KEY, deps=[ONNX_KEY, *SHOP_DEPS, SEGMENT_INTERESTS_KEY], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
+@asset(key=AD_COPY_KEY, deps=[ONNX_KEY, *SHOP_DEPS, SEGMENT_INTERESTS_KEY, EXAMPLES_KEY], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
        description="serving.ad_copy: variants per product, segment and language from the champion generator on "
                    "onnxruntime, slots filled from the catalogue, reviewed and scored; rejected candidates kept with "
                    "their reasons (passed = false) and never published.")
@@ -234,7 +257,7 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     from transformers import AutoConfig, AutoTokenizer
 
     from ecom_assets.ml.common.text_safety import counts_by_kind
-    from ecom_assets.ml.copy.copywriting import DEFAULT_TEMPLATES, validate_templates, write_copy
+    from ecom_assets.ml.copy.copywriting import DEFAULT_TEMPLATES, attribute_vocabulary, validate_templates, write_copy
     from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling
     from ecom_assets.ml.copy.review import CHANNELS, distinct_n
 
@@ -252,8 +275,9 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     sampling = Sampling(max_new_tokens=config.max_new_tokens, greedy=False, temperature=config.temperature,
                         top_k=config.top_k, top_p=config.top_p, repetition_penalty=config.repetition_penalty,
                         seed=config.seed)
+    vocabulary = attribute_vocabulary(_copy_examples(warehouse))
     table = write_copy(products, interests, templates, config.languages, config.variants, decoder, sampling,
-                       config.batch_size, log=context.log.info)
+                       config.batch_size, log=context.log.info, vocabulary=vocabulary, redraws=config.redraws)
     table = table.assign(generator_version=champ["version"], generated_at=datetime.now(timezone.utc).replace(tzinfo=None))
     warehouse.replace_table("serving.ad_copy", table)
     published = table[table["passed"]]
@@ -270,6 +294,10 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
         "rejections_by_reason": MetadataValue.json({k: int(v) for k, v in reasons.items()}),
         "safety_rejections_by_kind": MetadataValue.json(safety),
         "published_lines_stating": MetadataValue.json({k: int(v) for k, v in stated.items()}),
+        "distinct_published_texts": int(published["text"].nunique()),
+        "groups_repeating_a_line": int(published.duplicated(["item_id", "segment", "language", "text"]).groupby(
+            [published["item_id"], published["segment"], published["language"]]).any().sum()),
+        "attribute_vocabulary": MetadataValue.json(vocabulary.size()),
         "held_out_perplexity": round(ppl, 3),
         "distinct_2": MetadataValue.json({lang: round(distinct_n(g["text"].tolist(), 2, lang), 4)
                                           for lang, g in published.groupby("language")}),
@@ -281,26 +309,37 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
 
 
 @asset_check(asset=AD_COPY_KEY, name="published_copy_passes_fact_check", blocking=True,
-             description="Every published row (passed = true) passes the text-safety check again on the current "
-                         "catalogue: only this product's price, discount and title numbers, no banned claim, no "
-                         "personal data (a 100% pass rate).")
+             description="Every published row (passed = true) passes the text-safety and attribute checks again on the "
+                         "current catalogue: only this product's price, discount and title numbers, no banned claim, no "
+                         "personal data, no colour, material, pattern, style or fit it does not have (a 100% pass rate); "
+                         "and no product, segment and language publishes the same line twice.")
 def published_copy_passes_fact_check(warehouse: WarehouseResource) -> AssetCheckResult:
     from ecom_assets.ml.common.text_safety import check_text
-    from ecom_assets.ml.copy.copywriting import product_facts
+    from ecom_assets.ml.copy.attributes import attribute_map, parse_attributes
+    from ecom_assets.ml.copy.copywriting import attribute_vocabulary, product_attributes, product_facts, product_text
+    from ecom_assets.ml.copy.review import attribute_check
 
     with warehouse.connect(read_only=True) as con:
-        published = con.execute("SELECT item_id, language, text FROM serving.ad_copy WHERE passed").df()
+        published = con.execute("SELECT item_id, segment, language, text FROM serving.ad_copy WHERE passed").df()
     products = _products(warehouse).set_index("item_id")
+    vocabulary = attribute_vocabulary(_copy_examples(warehouse))
     failures = []
-    for item, language, text in published.itertuples(index=False):
-        facts = product_facts({"item_id": item, **products.loc[item].to_dict()}, language) if item in products.index else {}
-        problems = [f.reason for f in check_text(text, language, facts=facts)] if facts else \
-            ["product no longer in catalogue"]
+    for item, _, language, text in published.itertuples(index=False):
+        if item not in products.index:
+            failures.append({"item_id": item, "text": text, "problems": "product no longer in catalogue"})
+            continue
+        row = {"item_id": item, **products.loc[item].to_dict()}
+        facts = {**product_facts(row, language), "product_text": product_text(row, language),
+                 "attributes": attribute_map(parse_attributes(product_attributes(row, language, vocabulary)))}
+        problems = [f.reason for f in check_text(text, language, facts=facts)] + attribute_check(text, facts, language,
+                                                                                                 vocabulary)
         if problems:
             failures.append({"item_id": item, "text": text, "problems": "; ".join(problems)})
+    repeated = int(published.duplicated(["item_id", "segment", "language", "text"]).sum())
     rate = 1 - len(failures) / max(len(published), 1)
-    return AssetCheckResult(passed=not failures, severity=AssetCheckSeverity.ERROR,
+    return AssetCheckResult(passed=not failures and not repeated, severity=AssetCheckSeverity.ERROR,
                             metadata={"published": len(published), "pass_rate": rate, "failures": len(failures),
+                                      "repeated_lines": repeated,
                                       "examples": preview(pd.DataFrame(failures), rows=5) if failures else "none"})
 
 

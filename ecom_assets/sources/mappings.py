@@ -200,6 +200,26 @@ def _open_bandit_impressions(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd
     )
 
 
+def _advertisegen_copy(frame: pd.DataFrame, row_numbers: np.ndarray) -> pd.DataFrame:
+    """AdvertiseGen (ADGEN) rows: `content` is the attribute list, `summary` the copy
+    written from it, Chinese. The id is the row's content, so the same example delivered
+    twice is one example."""
+    return pd.DataFrame(
+        dict(
+            example_id=_content_ids("adgen", frame, ["content", "summary"]),
+            language="zh",
+            attributes=_text(frame, "content"),
+            copy=_text(frame, "summary"),
+            source="advertisegen",
+        ),
+        index=frame.index,
+    )
+
+
+ADVERTISEGEN = ColumnMapping(
+    "advertisegen", "copy_examples", ("content", "summary"), _advertisegen_copy,
+    description="AdvertiseGen JSONL: content (attributes as key#value joined by '*') and summary (the ad copy), Chinese",
+)
 OPEN_BANDIT = ColumnMapping(
     "open_bandit", "impressions", ("timestamp", "item_id", "position", "click", "propensity_score"),
     _open_bandit_impressions, optional_columns=tuple(f"user_feature_{i}" for i in range(4)),
@@ -232,7 +252,7 @@ FLIPKART_PRODUCTS = ColumnMapping(
 # canonical events schema share column names, so the more specific one must win.
 MAPPINGS: dict[str, ColumnMapping] = {
     m.name: m
-    for m in (UCI_ONLINE_RETAIL, RETAILROCKET_EVENTS, REES46_EVENTS, FLIPKART_PRODUCTS, OPEN_BANDIT,
+    for m in (UCI_ONLINE_RETAIL, RETAILROCKET_EVENTS, REES46_EVENTS, FLIPKART_PRODUCTS, OPEN_BANDIT, ADVERTISEGEN,
               *(_canonical(e) for e in SCHEMAS))
 }
 

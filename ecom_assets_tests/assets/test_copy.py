@@ -65,3 +65,32 @@ def test_the_blocking_check_fails_when_a_published_row_states_a_wrong_number(bui
     evaluation = result.get_asset_check_evaluations()[0]
     assert not evaluation.passed and evaluation.metadata["failures"].value == 1
 
+
+
+def test_inbox_copy_examples_reach_the_corpus_and_published_variants_never_repeat(built):
+    examples = query(built, "SELECT * FROM marts.copy_examples")
+    assert len(examples) == 5 and set(examples["source"]) == {"advertisegen"}, "the malformed row is quarantined"
+    quarantined = query(built, "SELECT reason FROM raw.quarantine WHERE target_table = 'raw.inbox_copy_examples'")
+    assert quarantined["reason"].str.startswith("attributes: malformed value").all() and len(quarantined) == 1
+    corpus = query(built, "SELECT * FROM ml.copy_corpus")
+    real = corpus[corpus["family"] == "example"]
+    assert sorted(real["copy"]) == sorted(examples["copy"]) and real["prompt"].str.contains("attributes=类型#").all()
+    copy = query(built, "SELECT * FROM serving.ad_copy")
+    published = copy[copy["passed"]]
+    assert not published.duplicated(["item_id", "segment", "language", "text"]).any()
+    assert copy["reasons"].apply(lambda r: all(not x.startswith("duplicate:") for x in r) or len(r) == 1).all()
+
+
+def test_the_blocking_check_fails_when_a_published_row_states_a_colour_the_product_does_not_have(built, tmp_path):
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    row = con.execute("""SELECT a.rowid, c.title_zh FROM serving.ad_copy a JOIN marts.catalogue c USING (item_id)
+                         WHERE a.passed AND a.language = 'zh' AND c.title_zh NOT LIKE '%紫色%'
+                           AND coalesce(c.description_zh, '') NOT LIKE '%紫色%' LIMIT 1""").fetchone()
+    con.execute("UPDATE serving.ad_copy SET text = '紫色款，舒适百搭。' WHERE rowid = ?", [row[0]])
+    con.close()
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.checks(published_copy_passes_fact_check),
+                         resources=make_resources(tmp_path), raise_on_error=False)
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and evaluation.metadata["failures"].value == 1
+    assert "states 颜色 '紫色'" in evaluation.metadata["examples"].value

@@ -203,3 +203,27 @@ def test_an_impression_without_a_usable_propensity_is_quarantined_with_the_reaso
     assert reasons[2] == "propensity: out of range (0.0, 1.0]: '0'"
     assert reasons[3] == "propensity: out of range (0.0, 1.0]: '1.5'"
     assert reasons[4] == "propensity: missing required value"
+
+
+def test_advertisegen_copy_maps_onto_copy_examples():
+    sample = SHARED_DATA / "advertisegen" / "advertisegen_sample.jsonl"
+    if not sample.exists():
+        pytest.skip("the AdvertiseGen sample is not beside the project")
+    mapping, load = _load(sample, entity="copy_examples")
+    assert mapping.name == "advertisegen"
+    assert load.rows_read == 800 and len(load.accepted) == 800, load.quarantine.head()
+    acc = load.accepted
+    assert acc["example_id"].is_unique and (acc["language"] == "zh").all()
+    assert acc["attributes"].str.startswith("类型#").all() and acc["copy"].str.len().min() >= 20
+
+
+def test_a_copy_example_with_a_malformed_attribute_list_is_quarantined_with_the_reason(tmp_path):
+    path = tmp_path / "copy.jsonl"
+    path.write_text('{"content": "类型#上衣*颜色#白色", "summary": "白色上衣，简约百搭。"}\n'
+                    '{"content": "类型#上衣*颜色白色", "summary": "白色上衣。"}\n'
+                    '{"content": "", "summary": "没有属性。"}\n', encoding="utf-8")
+    _, load = _load(path, entity="copy_examples")
+    assert load.accepted["attributes"].tolist() == ["类型#上衣*颜色#白色"]
+    reasons = dict(zip(load.quarantine["row_number"], load.quarantine["reason"]))
+    assert reasons[2] == "attributes: malformed value '类型#上衣*颜色白色' (expected key#value pairs joined by '*', e.g. 类型#上衣*颜色#白色)"
+    assert reasons[3] == "attributes: missing required value"

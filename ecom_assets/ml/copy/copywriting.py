@@ -19,6 +19,13 @@ import numpy as np
 import pandas as pd
 
 from ecom_assets.ml.common.text_safety import facts_stated
+from ecom_assets.ml.copy.attributes import (
+    AttributeVocabulary,
+    attribute_map,
+    blocked_tokens,
+    format_attributes,
+    parse_attributes,
+)
 from ecom_assets.ml.copy.generator import BOS, COPY
 from ecom_assets.ml.copy.review import CHANNELS, review
 
@@ -60,6 +67,15 @@ BENEFITS: dict[str, dict[str, list[str]]] = {
     # Any other category (a real catalogue's own tree): benefits that fit every product.
     "_any": {"en": ["a good pick for every day", "made to be used and loved", "easy to choose, easy to enjoy"],
              "zh": ["日常好选择", "实用又贴心", "选得放心，用得开心"]},
+}
+# Sub-categories whose top category's benefits would not fit them.
+BENEFITS_BY_L2: dict[str, dict[str, list[str]]] = {
+    "Camping": {"en": ["built for nights under the stars", "set up camp in minutes", "the outdoors, made comfortable"],
+                "zh": ["户外露营好伙伴", "轻松搭建，说走就走", "星空下也能睡得安稳"]},
+    "Cycling": {"en": ["ride further, ride safer", "made for the road", "every ride more comfortable"],
+                "zh": ["骑行更安心", "为每一次出发准备", "长途骑行也舒适"]},
+    "Chargers & Cables": {"en": ["power up faster", "a charge whenever you need it", "one cable, every day"],
+                          "zh": ["充电更快更省心", "随时满电出发", "耐用好用"]},
 }
 HOOKS: dict[str, dict[str, str]] = {
     "tech_enthusiast": {"en": "Love new gadgets?", "zh": "数码控看过来！"},
@@ -137,9 +153,53 @@ def validate_templates(templates: list[dict]) -> None:
             raise TemplateError(f"template {t['template_id']}: unknown slot(s) {', '.join('{' + s + '}' for s in unknown)}")
 
 
-def prompt(language: str, segment: str, interests: list[str], category: str, brand: str, on_sale: bool) -> str:
+def prompt(language: str, segment: str, interests: list[str], category: str, brand: str, on_sale: bool,
+           attributes: str = "", style: str = "") -> str:
+    """The generator's input. `attributes`: an attribute list (`类型#上衣*颜色#白色`, see
+    ml.copy.attributes) the copy is written from; `style`: the copy family asked for
+    (audience, benefit_first, deal, price; `example` for real copy), so that the variants
+    of one product ask for different lines and one of them speaks to the segment."""
+    listed = f" | attributes={attributes}" if attributes else ""
+    asked = f" | style={style}" if style else ""
     return (f"{BOS}lang={language} | segment={segment} | interests={', '.join(interests)} | category={category} | "
-            f"brand={brand} | sale={'yes' if on_sale else 'no'} {COPY}")
+            f"brand={brand} | sale={'yes' if on_sale else 'no'}{listed}{asked} {COPY}")
+
+
+def product_attributes(row: dict, language: str, vocabulary: AttributeVocabulary | None) -> str:
+    """The product's attribute list: its own (an `attributes` column in the AdvertiseGen
+    format) or, failing that, the checked attribute values its title and description in
+    `language` state (a demo phone titled "... 粉色" is 颜色#粉色)."""
+    own = row.get("attributes")
+    if isinstance(own, str) and own.strip():
+        return own.strip()
+    if vocabulary is None:
+        return ""
+    text = " ".join(str(row.get(c) or "") for c in ((("title_zh", "description_zh") if language == "zh"
+                                                     else ("title_en", "description_en"))))
+    return format_attributes(dict.fromkeys(vocabulary.stated(text, language)))
+
+
+def product_text(row: dict, language: str) -> str:
+    """What the product's own listing says, in `language`: what copy may state about it."""
+    columns = ("title_zh", "description_zh") if language == "zh" else ("title_en", "description_en")
+    return " ".join(str(row.get(c) or "") for c in columns)
+
+
+def benefits_for(row: dict, language: str) -> list[str]:
+    """Benefit phrases for the product: its sub-category's when it has its own (a tent is
+    not a training aid), else its top category's, else ones that fit any product."""
+    by_l2 = BENEFITS_BY_L2.get(row.get("category_l2") or "")
+    if by_l2:
+        return by_l2[language]
+    top = row.get("category_l1") if row.get("category_l1") in BENEFITS else "_any"
+    return BENEFITS[top][language]
+
+
+def styles_for(on_sale: bool) -> list[str]:
+    """The families the variants of one product cycle through: variant 0 speaks to the
+    segment, variant 1 states the offer (the discount, else the price), variant 2 the
+    benefit; two variants are already a real choice for the bandit."""
+    return ["audience", "deal" if on_sale else "price", "benefit_first"]
 
 
 @dataclass
@@ -150,35 +210,51 @@ class CorpusSettings:
 
 
 def build_corpus(products: pd.DataFrame, segment_interests: dict[str, list[str]],
-                 settings: CorpusSettings = CorpusSettings()) -> pd.DataFrame:
+                 settings: CorpusSettings = CorpusSettings(), examples: pd.DataFrame | None = None) -> pd.DataFrame:
     """Training text for the generator: for each product, segment and language, copy from
-    the hand-written families, descriptive words filled in, fact slots left as slots.
-    Held-out rows are whole products (the generator is judged on products it never saw)."""
+    the hand-written families, descriptive words filled in, fact slots left as slots; plus
+    the real copy of `examples` (columns example_id, language, attributes, copy, source),
+    each written from its attribute list. Held-out rows are whole products or examples
+    (the generator is judged on products it never saw)."""
     rng = np.random.default_rng(settings.seed)
     rows = []
     segments = sorted(segment_interests)
+    vocabulary = attribute_vocabulary(examples)
     for row in products.to_dict("records"):
-        top = row.get("category_l1") if row.get("category_l1") in BENEFITS else "_any"
         on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
         for language in ("en", "zh"):
+            attributes = product_attributes(row, language, vocabulary)
             for _ in range(settings.per_product):
                 segment = segments[rng.integers(len(segments))]
                 families = [f for f in COPY_FAMILIES[language] if on_sale or f != "deal"]
                 family = families[rng.integers(len(families))]
                 pattern = COPY_FAMILIES[language][family][rng.integers(len(COPY_FAMILIES[language][family]))]
-                benefits = BENEFITS[top][language]
+                benefits = benefits_for(row, language)
                 copy = pattern.replace("{benefit}", benefits[rng.integers(len(benefits))]).replace(
                     "{hook}", HOOKS.get(segment, {"en": "", "zh": ""})[language])
                 if language == "en":
                     copy = copy[0].upper() + copy[1:]
                 rows.append({"item_id": row["item_id"], "language": language, "segment": segment, "family": family,
                              "prompt": prompt(language, segment, segment_interests[segment], row.get("category_l2") or "",
-                                              row.get("brand") or "", on_sale),
-                             "copy": copy})
-    corpus = pd.DataFrame(rows)
+                                              row.get("brand") or "", on_sale, attributes, family),
+                             "copy": copy, "attributes": attributes})
+    for example in ([] if examples is None else examples.to_dict("records")):
+        attributes = example["attributes"]
+        category = dict(parse_attributes(attributes)).get("类型", "")
+        rows.append({"item_id": f"example:{example['example_id']}", "language": example["language"], "segment": "",
+                     "family": "example", "prompt": prompt(example["language"], "", [], category, "", False, attributes,
+                                                           "example"),
+                     "copy": example["copy"], "attributes": attributes})
+    corpus = pd.DataFrame(rows, columns=["item_id", "language", "segment", "family", "prompt", "copy", "attributes"])
     held = held_out_products(corpus["item_id"].unique(), settings.held_out_share, settings.seed)
     corpus["split"] = np.where(corpus["item_id"].isin(held), "held_out", "train")
     return corpus
+
+
+def attribute_vocabulary(examples: pd.DataFrame | None) -> AttributeVocabulary:
+    """The checked attribute values the copy examples use, plus the built-in ones."""
+    rows = [] if examples is None or examples.empty else list(zip(examples["language"], examples["attributes"]))
+    return AttributeVocabulary.build(rows)
 
 
 def held_out_products(item_ids, share: float, seed: int) -> set:
@@ -208,42 +284,93 @@ def score(text: str, language: str, interests: list[str], channel_range: tuple[i
     return round(0.5 * length_fit + 0.3 * variety + 0.2 * relevance, 4)
 
 
-def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], templates: list[dict], languages: list[str],
-               variants: int, decoder, sampling, batch_size: int, log=print) -> pd.DataFrame:
-    """Generate, fill, review and score every candidate; one row per candidate."""
-    jobs = []
-    for row in products.to_dict("records"):
-        on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
-        for language in languages:
-            for segment, seg_interests in interests.items():
-                p = prompt(language, segment, seg_interests, row.get("category_l2") or "", row.get("brand") or "", on_sale)
-                jobs += [(row, language, segment, seg_interests, v, p) for v in range(variants)]
+def _decode(decoder, sampling, prompts: list[str], batch_size: int, seed: int, log=print,
+            blocked: list[list[int]] | None = None) -> list[str]:
     texts: list[str] = []
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start:start + batch_size]
-        ids = decoder.generate([j[5] for j in chunk],
-                               dataclasses.replace(sampling, seed=sampling.seed + start))
+    for start in range(0, len(prompts), batch_size):
+        ids = decoder.generate(prompts[start:start + batch_size], dataclasses.replace(sampling, seed=seed + start),
+                               blocked=None if blocked is None else blocked[start:start + batch_size])
         texts += [decoder.tokenizer.decode(t, skip_special_tokens=True).strip() for t in ids]
         if (start // batch_size) % 20 == 0:
-            log(f"generated {min(start + batch_size, len(jobs)):,} / {len(jobs):,} candidates")
-    rows = []
-    for (row, language, segment, seg_interests, variant, _), generated in zip(jobs, texts):
-        facts = product_facts(row, language)
-        options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
-                                                                              "channel": "feed", "language": language}]
-        # Templates whose slots this product can fill (a discount line only for products on sale);
-        # when none can, the first one's error is the candidate's reason.
-        usable = [t for t in options if all(facts.get(s) for s in slots_of(t["text"]) if s != "copy")] or options[:1]
-        template = usable[variant % len(usable)]
-        try:
-            text = apply_template(template, fill(generated, facts, "generated", row["item_id"]), facts, row["item_id"])
-            verdict = review(text, facts, language, template.get("channel", "feed"))
-            text, passed, reasons = verdict.text, verdict.passed, verdict.reasons
-        except TemplateError as exc:
-            text, passed, reasons = generated, False, [f"template: {exc}"]
-        rows.append({"item_id": row["item_id"], "segment": segment, "variant": variant, "language": language,
-                     "text": text, "template_id": template["template_id"], "passed": passed, "reasons": reasons,
-                     # What a reviewer checks a published line against: each catalogue fact it states.
-                     "facts_stated": facts_stated(text, facts, language) if passed else [],
-                     "score": score(text, language, seg_interests, CHANNELS[template.get("channel", "feed")]) if passed else 0.0})
+            log(f"generated {min(start + batch_size, len(prompts)):,} / {len(prompts):,} candidates")
+    return texts
+
+
+def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], templates: list[dict], languages: list[str],
+               variants: int, decoder, sampling, batch_size: int, log=print,
+               vocabulary: AttributeVocabulary | None = None, redraws: int = 2) -> pd.DataFrame:
+    """Generate, fill, review and score every candidate; one row per candidate.
+
+    The variants of one product, segment and language ask for different families (the
+    first always the segment's), and none may repeat another: a candidate whose reviewed
+    text a sibling already has is drawn again (`redraws` times, with new seeds) and, if it
+    still repeats, kept as rejected with the reason. `vocabulary` turns on the attribute
+    check (ml.copy.attributes) of the review."""
+    vocabulary = vocabulary if vocabulary is not None else AttributeVocabulary.build()
+    jobs, blocked = [], []
+    for row in products.to_dict("records"):
+        on_sale = bool(row.get("discount_pct") and row["discount_pct"] > 0)
+        styles = styles_for(on_sale)
+        for language in languages:
+            attributes = product_attributes(row, language, vocabulary)
+            # Constrained decoding: no token that spells an attribute value this product does not have.
+            banned = blocked_tokens(decoder.tokenizer, vocabulary, language, attribute_map(parse_attributes(attributes)),
+                                    product_text(row, language))
+            for segment, seg_interests in interests.items():
+                jobs += [(row, language, segment, seg_interests, v,
+                          prompt(language, segment, seg_interests, row.get("category_l2") or "", row.get("brand") or "",
+                                 on_sale, attributes, styles[v % len(styles)])) for v in range(variants)]
+                blocked += [banned] * variants
+    texts = _decode(decoder, sampling, [j[5] for j in jobs], batch_size, sampling.seed, log, blocked)
+    rows = [_candidate(job, generated, templates, vocabulary) for job, generated in zip(jobs, texts)]
+    for attempt in range(1, redraws + 1):
+        repeats = _repeats(rows)
+        if not repeats:
+            break
+        redrawn = _decode(decoder, sampling, [jobs[i][5] for i in repeats], batch_size, sampling.seed + 7919 * attempt,
+                          log=lambda _: None, blocked=[blocked[i] for i in repeats])
+        for i, generated in zip(repeats, redrawn):
+            rows[i] = _candidate(jobs[i], generated, templates, vocabulary)
+    for i in _repeats(rows):
+        first = next(r["variant"] for r in rows if r["passed"] and r["text"] == rows[i]["text"]
+                     and (r["item_id"], r["segment"], r["language"]) == (rows[i]["item_id"], rows[i]["segment"], rows[i]["language"]))
+        rows[i] = {**rows[i], "passed": False, "score": 0.0, "facts_stated": [],
+                   "reasons": [f"duplicate: the same text as variant {first} of this product, segment and language"]}
     return pd.DataFrame(rows)
+
+
+def _repeats(rows: list[dict]) -> list[int]:
+    """Indices of passing candidates whose text an earlier passing sibling already has."""
+    seen, out = set(), []
+    for i, r in enumerate(rows):
+        if not r["passed"]:
+            continue
+        key = (r["item_id"], r["segment"], r["language"], r["text"])
+        if key in seen:
+            out.append(i)
+        seen.add(key)
+    return out
+
+
+def _candidate(job, generated: str, templates: list[dict], vocabulary: AttributeVocabulary) -> dict:
+    row, language, segment, seg_interests, variant, _ = job
+    facts = product_facts(row, language)
+    facts["attributes"] = attribute_map(parse_attributes(product_attributes(row, language, vocabulary)))
+    facts["product_text"] = product_text(row, language)
+    options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
+                                                                          "channel": "feed", "language": language}]
+    # Templates whose slots this product can fill (a discount line only for products on sale);
+    # when none can, the first one's error is the candidate's reason.
+    usable = [t for t in options if all(facts.get(s) for s in slots_of(t["text"]) if s != "copy")] or options[:1]
+    template = usable[variant % len(usable)]
+    try:
+        text = apply_template(template, fill(generated, facts, "generated", row["item_id"]), facts, row["item_id"])
+        verdict = review(text, facts, language, template.get("channel", "feed"), vocabulary=vocabulary)
+        text, passed, reasons = verdict.text, verdict.passed, verdict.reasons
+    except TemplateError as exc:
+        text, passed, reasons = generated, False, [f"template: {exc}"]
+    return {"item_id": row["item_id"], "segment": segment, "variant": variant, "language": language,
+            "text": text, "template_id": template["template_id"], "passed": passed, "reasons": reasons,
+            # What a reviewer checks a published line against: each catalogue fact it states.
+            "facts_stated": facts_stated(text, facts, language) if passed else [],
+            "score": score(text, language, seg_interests, CHANNELS[template.get("channel", "feed")]) if passed else 0.0}

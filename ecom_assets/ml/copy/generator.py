@@ -16,6 +16,7 @@ ONNX export with past key values, and a decoding loop on onnxruntime.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -58,6 +59,9 @@ class GeneratorConfig:
     warmup_steps: int = 100
     max_seconds: float = 300.0
     eval_every: int = 250
+    # Keep the weights of the evaluation with the lowest held-out perplexity (a few hundred
+    # rows of real copy are memorised within a few epochs); False keeps the last step's.
+    keep_best: bool = True
     seed: int = 0
     device: str = "auto"
 
@@ -73,6 +77,7 @@ class TrainedGenerator:
     tokens_per_second: float
     device: str
     history: list[dict] = field(default_factory=list)
+    best_step: int = 0  # the step whose weights were kept
 
 
 def encode_examples(tokenizer, prompts: list[str], copies: list[str], max_length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,10 +161,21 @@ def train_generator(train: tuple[list[str], list[str]], held_out: tuple[list[str
         optimiser, lambda s: min(1.0, (s + 1) / max(config.warmup_steps, 1)) * max(0.05, 1 - s / max(config.steps, 1)))
     autocast = autocast_for(device)
     history, tokens, t0, step = [], 0, time.perf_counter(), 0
+    best = (math.inf, 0, None)  # (held-out perplexity, step, weights)
+    # Batches of similar length (the rows nearest each other in a jittered length order),
+    # each cut to its own longest row: real copy runs to a few hundred tokens, the shop's
+    # lines to a few dozen, and padding every batch to the longest row would spend most of
+    # the time on padding.
+    lengths = (x_train != tokenizer.pad_token_id).sum(axis=1)
+    batch = min(config.batch_size, len(x_train))
     for step in range(1, config.steps + 1):
-        rows = rng.integers(0, len(x_train), config.batch_size)
-        x = torch.from_numpy(x_train[rows]).to(device)
-        y = torch.from_numpy(y_train[rows]).to(device)
+        if step % 50 == 1:
+            order = np.argsort(lengths + rng.uniform(0, 8, len(lengths)), kind="stable")
+        start = int(rng.integers(0, len(x_train) - batch + 1))
+        rows = order[start:start + batch]
+        cut = max(int(lengths[rows].max()), 2)
+        x = torch.from_numpy(x_train[rows, :cut]).to(device)
+        y = torch.from_numpy(y_train[rows, :cut]).to(device)
         with autocast:
             loss = model(input_ids=x, attention_mask=(x != tokenizer.pad_token_id).long(), labels=y).loss
         optimiser.zero_grad()
@@ -168,20 +184,27 @@ def train_generator(train: tuple[list[str], list[str]], held_out: tuple[list[str
         optimiser.step()
         schedule.step()
         tokens += int((x != tokenizer.pad_token_id).sum())
-        if step % config.eval_every == 0 or step == config.steps:
+        out_of_time = time.perf_counter() - t0 > config.max_seconds
+        if step % config.eval_every == 0 or step == config.steps or out_of_time:
             held = perplexity(model, x_held, y_held, device)
             model.train()
             history.append({"step": step, "loss": round(loss.item(), 4), "held_out_perplexity": round(held, 3)})
             log(f"step {step}: loss {loss.item():.3f}, held-out perplexity {held:.2f}")
-        if time.perf_counter() - t0 > config.max_seconds:
+            if config.keep_best and len(x_held) and held < best[0]:
+                best = (held, step, copy.deepcopy(model.state_dict()))
+        if out_of_time:
             log(f"time budget of {config.max_seconds:.0f} s reached at step {step}")
             break
     seconds = time.perf_counter() - t0
+    if best[2] is not None and best[1] != step:
+        log(f"kept step {best[1]} (held-out perplexity {best[0]:.2f})")
+        model.load_state_dict(best[2])
     held = perplexity(model, x_held, y_held, device)
     sample = rng.integers(0, len(x_train), min(len(x_train), 512))
     train_ppl = perplexity(model, x_train[sample], y_train[sample], device)
     model.eval().cpu()
-    return TrainedGenerator(model, tokenizer, held, train_ppl, step, seconds, tokens / max(seconds, 1e-9), device.type, history)
+    return TrainedGenerator(model, tokenizer, held, train_ppl, step, seconds, tokens / max(seconds, 1e-9), device.type, history,
+                            best[1] if best[2] is not None else step)
 
 
 class _FlatCacheGPT2(nn.Module):
@@ -249,19 +272,25 @@ class Sampling:
     stop_at_eos: bool = True  # False: always max_new_tokens (benchmarks)
 
 
-def _next_tokens(logits: np.ndarray, seen: np.ndarray, s: Sampling, rng: np.random.Generator) -> np.ndarray:
+def _next_tokens(logits: np.ndarray, seen: np.ndarray, s: Sampling, rng: np.random.Generator,
+                 blocked: np.ndarray | None = None) -> np.ndarray:
     """One token per row from last-position logits (B, V); `seen` (B, V) marks the tokens
-    each row has already written."""
+    each row has already written, `blocked` (B, V) the tokens it may never write."""
     logits = logits.astype(np.float64, copy=True)
+    if blocked is not None:
+        logits = np.where(blocked, -np.inf, logits)
     if s.repetition_penalty != 1.0:  # CTRL-style (Keskar et al., 2019): push down tokens already written
         penalised = np.where(logits > 0, logits / s.repetition_penalty, logits * s.repetition_penalty)
         logits = np.where(seen, penalised, logits)
     if s.greedy:
         return logits.argmax(axis=1)
     logits /= max(s.temperature, 1e-6)
-    if s.top_k > 0:
-        kth = np.sort(logits, axis=1)[:, -min(s.top_k, logits.shape[1])][:, None]
-        logits = np.where(logits < kth, -np.inf, logits)
+    candidates = None
+    if 0 < s.top_k < logits.shape[1]:
+        # The k best tokens of each row (a partition, not a sort of the whole vocabulary),
+        # kept in token order so that the draw below picks what a full-vocabulary draw would.
+        candidates = np.sort(np.argpartition(-logits, s.top_k - 1, axis=1)[:, :s.top_k], axis=1)
+        logits = np.take_along_axis(logits, candidates, axis=1)
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     if s.top_p < 1.0:
@@ -273,7 +302,8 @@ def _next_tokens(logits: np.ndarray, seen: np.ndarray, s: Sampling, rng: np.rand
         probs = np.where(keep, probs, 0.0)
         probs /= probs.sum(axis=1, keepdims=True)
     draws = rng.random(len(probs))[:, None]  # inverse-CDF sampling, one uniform per row
-    return np.minimum((np.cumsum(probs, axis=1) < draws).sum(axis=1), probs.shape[1] - 1)
+    picked = np.minimum((np.cumsum(probs, axis=1) < draws).sum(axis=1), probs.shape[1] - 1)
+    return picked if candidates is None else candidates[np.arange(len(picked)), picked]
 
 
 class OnnxDecoder:
@@ -291,12 +321,16 @@ class OnnxDecoder:
         return cls(path, tokenizer, model_config.n_layer, model_config.n_head,
                    model_config.n_embd // model_config.n_head, threads)
 
-    def generate(self, prompts: list[str], sampling: Sampling = Sampling(), use_cache: bool = True) -> list[list[int]]:
+    def generate(self, prompts: list[str], sampling: Sampling = Sampling(), use_cache: bool = True,
+                 blocked: list | None = None) -> list[list[int]]:
         """New token ids per prompt (end-of-text not included). Prompts are left-padded so
-        every row's next token sits in the last position."""
-        return self.generate_ids(self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"], sampling, use_cache)
+        every row's next token sits in the last position. `blocked`: per prompt, token ids
+        it may not write (constrained decoding: a colour the product does not have)."""
+        return self.generate_ids(self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"], sampling, use_cache,
+                                 blocked)
 
-    def generate_ids(self, encoded: list[list[int]], sampling: Sampling = Sampling(), use_cache: bool = True) -> list[list[int]]:
+    def generate_ids(self, encoded: list[list[int]], sampling: Sampling = Sampling(), use_cache: bool = True,
+                     blocked: list | None = None) -> list[list[int]]:
         tok = self.tokenizer
         width = max(len(e) for e in encoded)
         batch = len(encoded)
@@ -322,7 +356,13 @@ class OnnxDecoder:
             logits, *past = self.session.run(None, feeds)
             if seen is None:
                 seen = np.zeros((batch, logits.shape[-1]), dtype=bool)
-            nxt = _next_tokens(logits[:, -1], seen, sampling, rng)
+                if blocked is not None:
+                    mask_blocked = np.zeros_like(seen)
+                    for r, ids_r in enumerate(blocked):
+                        mask_blocked[r, np.asarray(list(ids_r), dtype=np.int64)] = True
+                else:
+                    mask_blocked = None
+            nxt = _next_tokens(logits[:, -1], seen, sampling, rng, mask_blocked)
             seen[np.arange(batch), nxt] = True
             nxt = np.where(done, tok.pad_token_id, nxt)
             for r in np.flatnonzero(~done):

@@ -7,6 +7,8 @@ into a claim it did not make.
     fact_check(text, facts)          each number must be a catalogue fact of this product
     banned_claims(text, language)    absolute/superlative claims advertising law forbids
     personal_data(text)              e-mail addresses, phone, ID card and bank card numbers
+    attribute_check(text, facts, language, vocabulary)   a colour, material, pattern, style or fit
+                                     the product does not have (ml.copy.attributes)
     review(text, facts, language, channel) -> Review(text, passed, reasons)
 
 The last three are the platform's one text-safety check (ml.common.text_safety), which the
@@ -22,7 +24,7 @@ from ecom_assets.ml.common.text_safety import BANNED_CLAIMS, catalogue_numbers, 
 from ecom_assets.ml.common.text_safety import banned_claims as safety_banned_claims
 from ecom_assets.ml.common.text_safety import personal_data as safety_personal_data
 
-__all__ = ["BANNED_CLAIMS", "CHANNELS", "Review", "banned_claims", "clean", "distinct_n", "fact_check", "numbers_in",
+__all__ = ["BANNED_CLAIMS", "CHANNELS", "Review", "attribute_check", "banned_claims", "clean", "distinct_n", "fact_check", "numbers_in",
            "personal_data", "review"]
 
 # Length bounds per channel, in characters (Chinese counts one per character).
@@ -78,9 +80,20 @@ def personal_data(text: str) -> list[str]:
     return [f.reason for f in safety_personal_data(text)]
 
 
+def attribute_check(text: str, facts: dict, language: str, vocabulary) -> list[str]:
+    """Reasons the text states a colour, material, pattern, style or fit the product does
+    not have (facts["attributes"]: its attribute map; facts["product_text"]: its title and
+    description)."""
+    from ecom_assets.ml.copy.attributes import unsupported_attributes
+
+    return [f.reason for f in unsupported_attributes(text, language, vocabulary, facts.get("attributes") or {},
+                                                     facts.get("product_text") or "")]
+
+
 def review(text: str, facts: dict, language: str, channel: str = "feed",
-           extra_claims: dict[str, list[str]] | None = None) -> Review:
-    """Clean the candidate, then every check; passed only when no check objects."""
+           extra_claims: dict[str, list[str]] | None = None, vocabulary=None) -> Review:
+    """Clean the candidate, then every check; passed only when no check objects.
+    `vocabulary` (an AttributeVocabulary) adds the attribute-faithfulness check."""
     cleaned = clean(text, language)
     reasons = []
     low, high = CHANNELS[channel]
@@ -89,6 +102,8 @@ def review(text: str, facts: dict, language: str, channel: str = "feed",
     if re.search(r"[{}]", cleaned):
         reasons.append("template: an unfilled or malformed slot")
     reasons += [f.reason for f in check_text(cleaned, language, facts=facts, extra_claims=extra_claims)]
+    if vocabulary is not None:
+        reasons += attribute_check(cleaned, facts, language, vocabulary)
     return Review(cleaned, not reasons, reasons)
 
 

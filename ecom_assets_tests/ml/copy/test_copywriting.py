@@ -183,3 +183,109 @@ def test_a_real_catalogue_with_list_and_discounted_prices_checks_copy_against_it
     assert checked == 300
     first = product_facts(products.iloc[0].to_dict(), "en")  # Alisha cycling shorts: 999 -> 379
     assert (first["original_price"], first["price"], first["discount_percentage"]) == ("999", "379", "62")
+
+
+TENT = {"item_id": "T1", "title_en": "Nexvi Camping Tent - White", "title_zh": "耐维露营帐篷 白色", "brand": "Nexvi",
+        "category_l1": "Sports & Outdoors", "category_l2": "Camping", "price": 460.0, "discount_pct": 0.0,
+        "effective_price": 460.0, "currency": "CNY", "is_active": True}
+EXAMPLES = pd.DataFrame({"example_id": ["e1", "e2"], "language": ["zh", "zh"], "source": ["advertisegen"] * 2,
+                         "attributes": ["类型#上衣*颜色#黑色*材质#牛仔布", "类型#裙*颜色#粉色*图案#碎花"],
+                         "copy": ["黑色牛仔布上衣，简约百搭。", "粉色碎花裙，温柔又减龄。"]})
+
+
+def test_real_copy_joins_the_corpus_with_its_attributes_and_shop_prompts_carry_theirs():
+    corpus = build_corpus(pd.DataFrame([TENT]), {"beauty_lover": ["Beauty"]}, examples=EXAMPLES)
+    examples = corpus[corpus["family"] == "example"]
+    assert examples["copy"].tolist() == EXAMPLES["copy"].tolist()
+    assert examples["prompt"].str.contains("attributes=类型#上衣*颜色#黑色*材质#牛仔布", regex=False).any()
+    assert examples["item_id"].str.startswith("example:").all(), "held out by example, never mixed with a product"
+    shop = corpus[(corpus["family"] != "example") & (corpus["language"] == "zh")]
+    assert (shop["attributes"] == "颜色#白色").all(), "the tent's title says white"
+    assert shop["prompt"].str.contains(r"style=(?:audience|benefit_first|price)", regex=True).all()
+    assert not shop["copy"].str.contains("训练").any(), "a tent gets camping benefits, not a training aid's"
+
+
+class _ScriptedDecoder:
+    """Returns scripted lines (one per call, in order) whatever the prompt: the review and
+    the variant logic under test, not the model."""
+
+    class _Tokenizer:
+        def __len__(self):
+            return 0  # no tokens: nothing to block
+
+        def decode(self, ids, skip_special_tokens=True):
+            return ids
+
+    def __init__(self, lines_per_call):
+        self.calls, self.lines, self.tokenizer, self.prompts = 0, lines_per_call, self._Tokenizer(), []
+
+    def generate(self, prompts, sampling, blocked=None):
+        self.prompts.append(list(prompts))
+        script = self.lines[min(self.calls, len(self.lines) - 1)]
+        self.calls += 1
+        return [script[i % len(script)] for i in range(len(prompts))]
+
+
+def test_variants_are_distinct_speak_to_the_segment_first_and_never_state_a_wrong_colour():
+    from ecom_assets.ml.copy.copywriting import attribute_vocabulary, write_copy
+    from ecom_assets.ml.copy.generator import Sampling
+
+    vocabulary = attribute_vocabulary(EXAMPLES)
+    templates = [{"template_id": "zh_plain", "language": "zh", "channel": "feed", "text": "{copy}"}]
+    # First draw: variants 0 and 1 say the same thing, variant 2 a wrong colour; the redraw
+    # gives variant 1 a new line and variant 2 the same wrong colour again.
+    decoder = _ScriptedDecoder([["{product_name}，户外露营好伙伴。", "{product_name}，户外露营好伙伴。", "黑色{product_name}，轻松搭建。"],
+                                ["{product_name}，星空下也能睡得安稳。", "黑色{product_name}，轻松搭建。"]])
+    table = write_copy(pd.DataFrame([TENT]), {"fitness_fan": ["Sports & Outdoors"]}, templates, ["zh"], 3, decoder,
+                       Sampling(), 16, log=lambda _: None, vocabulary=vocabulary, redraws=1)
+    assert "style=audience" in decoder.prompts[0][0] and "style=price" in decoder.prompts[0][1], "the tent is not on sale"
+    assert "style=benefit_first" in decoder.prompts[0][2]
+    assert "attributes=颜色#白色" in decoder.prompts[0][0]
+    by_variant = table.set_index("variant")
+    assert by_variant.loc[0, "passed"] and by_variant.loc[1, "passed"]
+    assert by_variant.loc[0, "text"] != by_variant.loc[1, "text"], "the repeat was drawn again"
+    assert not by_variant.loc[2, "passed"]
+    assert by_variant.loc[2, "reasons"] == ["attribute: states 颜色 '黑色', which the product does not have (颜色: 白色)"]
+
+
+def test_a_line_that_still_repeats_after_its_redraws_is_rejected_as_a_duplicate():
+    from ecom_assets.ml.copy.copywriting import write_copy
+    from ecom_assets.ml.copy.generator import Sampling
+
+    templates = [{"template_id": "zh_plain", "language": "zh", "channel": "feed", "text": "{copy}"}]
+    decoder = _ScriptedDecoder([["{product_name}，户外露营好伙伴。"]])
+    table = write_copy(pd.DataFrame([TENT]), {"fitness_fan": ["Sports & Outdoors"]}, templates, ["zh"], 2, decoder,
+                       Sampling(), 16, log=lambda _: None, redraws=2)
+    assert decoder.calls == 3, "one draw and two redraws of the repeat"
+    assert table["passed"].tolist() == [True, False]
+    assert table["reasons"].iloc[1] == ["duplicate: the same text as variant 0 of this product, segment and language"]
+
+
+def test_blocked_tokens_are_never_written(tiny_generator, tmp_path):
+    from ecom_assets.ml.copy.generator import BOS, COPY, OnnxDecoder, Sampling, export_decoder
+
+    g = tiny_generator
+    decoder = OnnxDecoder.for_model(export_decoder(g.model, tmp_path / "decoder.onnx"), g.tokenizer, g.model.config)
+    probe = [f"{BOS}lang=en | segment=s1 {COPY}"] * 2
+    free = decoder.generate(probe, Sampling(max_new_tokens=8))
+    banned = sorted(set(free[0]))
+    constrained = decoder.generate(probe, Sampling(max_new_tokens=8), blocked=[banned, []])
+    assert not set(constrained[0]) & set(banned), "row 0 never writes a blocked token"
+    assert constrained[1] == free[1], "row 1 blocks nothing and decodes as before"
+
+
+def test_blocked_tokens_are_those_spelling_a_value_the_product_lacks():
+    from ecom_assets.ml.copy.attributes import AttributeVocabulary, blocked_tokens
+
+    class Tokenizer:
+        pieces = ["白色", "黑色", "上衣", "色", "浅蓝色"]
+
+        def __len__(self):
+            return len(self.pieces)
+
+        def decode(self, ids):
+            return "".join(self.pieces[i] for i in ids)
+
+    vocabulary = AttributeVocabulary.build([("zh", "类型#上衣*颜色#浅蓝色")])
+    assert blocked_tokens(Tokenizer(), vocabulary, "zh", {"颜色": {"白色"}}) == [1, 4]
+    assert blocked_tokens(Tokenizer(), vocabulary, "zh", {}, product_text="黑色上衣") == [0, 4]
