@@ -314,10 +314,8 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
                          "personal data, no colour, material, pattern, style or fit it does not have (a 100% pass rate); "
                          "and no product, segment and language publishes the same line twice.")
 def published_copy_passes_fact_check(warehouse: WarehouseResource) -> AssetCheckResult:
-    from ecom_assets.ml.common.text_safety import check_text
-    from ecom_assets.ml.copy.attributes import attribute_map, parse_attributes
-    from ecom_assets.ml.copy.copywriting import attribute_vocabulary, product_attributes, product_facts, product_text
-    from ecom_assets.ml.copy.review import attribute_check
+    from ecom_assets.ml.copy.copywriting import attribute_vocabulary, review_facts
+    from ecom_assets.ml.copy.review import published_line_problems
 
     with warehouse.connect(read_only=True) as con:
         published = con.execute("SELECT item_id, segment, language, text FROM serving.ad_copy WHERE passed").df()
@@ -328,11 +326,8 @@ def published_copy_passes_fact_check(warehouse: WarehouseResource) -> AssetCheck
         if item not in products.index:
             failures.append({"item_id": item, "text": text, "problems": "product no longer in catalogue"})
             continue
-        row = {"item_id": item, **products.loc[item].to_dict()}
-        facts = {**product_facts(row, language), "product_text": product_text(row, language),
-                 "attributes": attribute_map(parse_attributes(product_attributes(row, language, vocabulary)))}
-        problems = [f.reason for f in check_text(text, language, facts=facts)] + attribute_check(text, facts, language,
-                                                                                                 vocabulary)
+        facts = review_facts({"item_id": item, **products.loc[item].to_dict()}, language, vocabulary)
+        problems = published_line_problems(text, facts, language, vocabulary)
         if problems:
             failures.append({"item_id": item, "text": text, "problems": "; ".join(problems)})
     repeated = int(published.duplicated(["item_id", "segment", "language", "text"]).sum())

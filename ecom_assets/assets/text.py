@@ -134,29 +134,21 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     texts = product_texts(catalogue, config.language)
     unknown_share = encoder.unknown_token_share(texts)
     vocabulary, distillation = {}, {}
-    # Every language the catalogue is written in, not only the one the item embeddings read:
-    # the exported encoder is the shop's one text model (Chinese queries, Chinese-only products).
-    chinese = product_texts(catalogue[catalogue["title_zh"].notna()], "zh") if config.language != "zh" else texts
-    if config.extend_vocabulary and encoder.unknown_token_share(texts + chinese) > 0:
-        from ecom_assets.ml.text.distill import DistillConfig, distill
-        from ecom_assets.ml.text.vocabulary import extend_vocabulary
+    if config.extend_vocabulary:
+        from ecom_assets.ml.text.distill import DistillConfig, make_bilingual
 
+        # Every language the catalogue is written in, not only the one the item embeddings read:
+        # the exported encoder is the shop's one text model (Chinese queries, Chinese-only products).
+        chinese = product_texts(catalogue[catalogue["title_zh"].notna()], "zh") if config.language != "zh" else texts
         # The catalogue's own translations: each product with both titles, read in each language.
         both = catalogue.dropna(subset=["title_en", "title_zh"])
-        pairs = list(zip(product_texts(both, "en"), product_texts(both, "zh")))
-        extension = extend_vocabulary(encoder, texts + chinese, [(zh, en) for en, zh in pairs], ridge=config.vocabulary_ridge)
-        vocabulary = {**extension.as_metadata(), "unknown_share_chinese": round(encoder.unknown_token_share(chinese), 4)}
-        if extension.added:
-            context.log.info(f"vocabulary: {len(extension.added)} characters added ({extension.initialised_from_pairs} "
-                             f"initialised from {len(pairs)} product pairs); unknown tokens "
-                             f"{extension.unknown_share_before:.1%} -> {extension.unknown_share_after:.1%}")
-        if pairs and config.distill_seconds > 0 and (extension.added or config.distill_train == "all"):
-            teacher = TorchEncoder.load(config.base_model or None, max_length=config.max_length)
-            run = distill(encoder, teacher, pairs, DistillConfig(train=config.distill_train, max_seconds=config.distill_seconds,
-                                                                 learning_rate=config.distill_learning_rate,
-                                                                 seed=config.seed, device=config.device),
-                          log=context.log.info, new_token_ids=encoder.tokenizer.convert_tokens_to_ids(extension.added))
-            distillation = run.as_metadata()
+        adapted = make_bilingual(
+            encoder, lambda: TorchEncoder.load(config.base_model or None, max_length=config.max_length), texts, chinese,
+            list(zip(product_texts(both, "en"), product_texts(both, "zh"))), config.vocabulary_ridge,
+            DistillConfig(train=config.distill_train, max_seconds=config.distill_seconds,
+                          learning_rate=config.distill_learning_rate, seed=config.seed, device=config.device),
+            log=context.log.info)
+        vocabulary, distillation = adapted.vocabulary, adapted.distillation
         unknown_share = encoder.unknown_token_share(texts)
     if unknown_share > MAX_UNKNOWN_SHARE:
         context.log.warning(f"{unknown_share:.0%} of the catalogue's tokens are unknown to the base model: its vocabulary "

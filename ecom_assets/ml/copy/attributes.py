@@ -79,6 +79,10 @@ class AttributeVocabulary:
     """Known values per checked key (AdvertiseGen key names), per language."""
 
     values: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # language -> key -> values
+    # Built on first use: per language the value regex and each value's keys; per
+    # (tokenizer, language) the values each token spells.
+    _patterns: dict = field(default_factory=dict, repr=False, compare=False)
+    _token_values: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, attribute_lists: list[tuple[str, str]] = (), built_in: bool = True) -> "AttributeVocabulary":
@@ -100,7 +104,7 @@ class AttributeVocabulary:
         return {f"{language}:{key}": len(v) for language, keys in self.values.items() for key, v in sorted(keys.items())}
 
     def _pattern(self, language: str):
-        cache = self.__dict__.setdefault("_patterns", {})
+        cache = self._patterns
         if language not in cache:
             owners: dict[str, set[str]] = {}
             for key, values in self.values.get(language, {}).items():
@@ -167,7 +171,7 @@ def blocked_tokens(tokenizer, vocabulary: AttributeVocabulary, language: str, at
     """Token ids whose text states a known attribute value the product does not have:
     what a decoder may not write for it (constrained decoding; the review still checks
     values that are spelled across several tokens)."""
-    cache = vocabulary.__dict__.setdefault("_token_values", {})
+    cache = vocabulary._token_values
     key = (id(tokenizer), language)
     if key not in cache:
         pieces = {}

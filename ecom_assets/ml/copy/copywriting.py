@@ -174,15 +174,20 @@ def product_attributes(row: dict, language: str, vocabulary: AttributeVocabulary
         return own.strip()
     if vocabulary is None:
         return ""
-    text = " ".join(str(row.get(c) or "") for c in ((("title_zh", "description_zh") if language == "zh"
-                                                     else ("title_en", "description_en"))))
-    return format_attributes(dict.fromkeys(vocabulary.stated(text, language)))
+    return format_attributes(dict.fromkeys(vocabulary.stated(product_text(row, language), language)))
 
 
 def product_text(row: dict, language: str) -> str:
     """What the product's own listing says, in `language`: what copy may state about it."""
     columns = ("title_zh", "description_zh") if language == "zh" else ("title_en", "description_en")
     return " ".join(str(row.get(c) or "") for c in columns)
+
+
+def review_facts(row: dict, language: str, vocabulary: AttributeVocabulary) -> dict:
+    """What a line for this product is reviewed against: its catalogue facts (slots,
+    numbers), its attribute map and its own listing's text."""
+    return {**product_facts(row, language), "product_text": product_text(row, language),
+            "attributes": attribute_map(parse_attributes(product_attributes(row, language, vocabulary)))}
 
 
 def benefits_for(row: dict, language: str) -> list[str]:
@@ -329,34 +334,32 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
             break
         redrawn = _decode(decoder, sampling, [jobs[i][5] for i in repeats], batch_size, sampling.seed + 7919 * attempt,
                           log=lambda _: None, blocked=[blocked[i] for i in repeats])
-        for i, generated in zip(repeats, redrawn):
+        for i, generated in zip(list(repeats), redrawn):
             rows[i] = _candidate(jobs[i], generated, templates, vocabulary)
-    for i in _repeats(rows):
-        first = next(r["variant"] for r in rows if r["passed"] and r["text"] == rows[i]["text"]
-                     and (r["item_id"], r["segment"], r["language"]) == (rows[i]["item_id"], rows[i]["segment"], rows[i]["language"]))
+    for i, first in _repeats(rows).items():
         rows[i] = {**rows[i], "passed": False, "score": 0.0, "facts_stated": [],
                    "reasons": [f"duplicate: the same text as variant {first} of this product, segment and language"]}
     return pd.DataFrame(rows)
 
 
-def _repeats(rows: list[dict]) -> list[int]:
-    """Indices of passing candidates whose text an earlier passing sibling already has."""
-    seen, out = set(), []
+def _repeats(rows: list[dict]) -> dict[int, int]:
+    """{index: the variant it repeats} for each passing candidate whose text an earlier
+    passing sibling already has."""
+    first, out = {}, {}
     for i, r in enumerate(rows):
         if not r["passed"]:
             continue
         key = (r["item_id"], r["segment"], r["language"], r["text"])
-        if key in seen:
-            out.append(i)
-        seen.add(key)
+        if key in first:
+            out[i] = first[key]
+        else:
+            first[key] = r["variant"]
     return out
 
 
 def _candidate(job, generated: str, templates: list[dict], vocabulary: AttributeVocabulary) -> dict:
     row, language, segment, seg_interests, variant, _ = job
-    facts = product_facts(row, language)
-    facts["attributes"] = attribute_map(parse_attributes(product_attributes(row, language, vocabulary)))
-    facts["product_text"] = product_text(row, language)
+    facts = review_facts(row, language, vocabulary)
     options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
                                                                           "channel": "feed", "language": language}]
     # Templates whose slots this product can fill (a discount line only for products on sale);

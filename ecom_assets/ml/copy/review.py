@@ -90,6 +90,12 @@ def attribute_check(text: str, facts: dict, language: str, vocabulary) -> list[s
                                                      facts.get("product_text") or "")]
 
 
+def published_line_problems(text: str, facts: dict, language: str, vocabulary) -> list[str]:
+    """Everything a published line is checked for again: the text-safety check (facts,
+    claims, personal data) and the attribute check."""
+    return [f.reason for f in check_text(text, language, facts=facts)] + attribute_check(text, facts, language, vocabulary)
+
+
 def review(text: str, facts: dict, language: str, channel: str = "feed",
            extra_claims: dict[str, list[str]] | None = None, vocabulary=None) -> Review:
     """Clean the candidate, then every check; passed only when no check objects.

@@ -182,3 +182,33 @@ def distill(student, teacher, pairs: list[tuple[str, str]], config: DistillConfi
     model.eval()
     return DistillResult(len(train_rows), len(valid_rows), before, after, best_epoch, epochs_run, steps,
                          time.perf_counter() - t0, device.type, out_of_time, history)
+
+
+@dataclass
+class Bilingual:
+    vocabulary: dict = field(default_factory=dict)  # VocabularyExtension.as_metadata() + the Chinese [UNK] share
+    distillation: dict = field(default_factory=dict)  # DistillResult.as_metadata(); empty when it did not run
+
+
+def make_bilingual(encoder, load_teacher: Callable[[], object], texts: list[str], chinese: list[str],
+                   pairs: list[tuple[str, str]], ridge: float, config: DistillConfig | None,
+                   log: Callable[[str], None] = print) -> Bilingual:
+    """Teach `encoder` (in place) the Chinese characters of `texts` + `chinese` that its
+    vocabulary lacks (ml.text.vocabulary, initialised from the (English, Chinese) `pairs`),
+    then distil the teacher `load_teacher()` into it on those pairs (`config` None: no
+    distillation). Nothing happens when every character is already known."""
+    from ecom_assets.ml.text.vocabulary import extend_vocabulary
+
+    if encoder.unknown_token_share(texts + chinese) == 0:
+        return Bilingual()
+    extension = extend_vocabulary(encoder, texts + chinese, [(zh, en) for en, zh in pairs], ridge=ridge)
+    out = Bilingual({**extension.as_metadata(), "unknown_share_chinese": round(encoder.unknown_token_share(chinese), 4)})
+    if extension.added:
+        log(f"vocabulary: {len(extension.added)} characters added ({extension.initialised_from_pairs} initialised from "
+            f"{len(pairs)} product pairs); unknown tokens {extension.unknown_share_before:.1%} -> "
+            f"{extension.unknown_share_after:.1%}")
+    if pairs and config is not None and config.max_seconds > 0 and (extension.added or config.train == "all"):
+        run = distill(encoder, load_teacher(), pairs, config, log=log,
+                      new_token_ids=encoder.tokenizer.convert_tokens_to_ids(extension.added))
+        out.distillation = run.as_metadata()
+    return out
