@@ -65,12 +65,26 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def attribute_prompt(attributes: str) -> str:
+def attribute_prompt(attributes: str, exemplar: str = "") -> str:
     from ecom_assets.ml.copy.attributes import parse_attributes
     from ecom_assets.ml.copy.copywriting import prompt
 
     category = dict(parse_attributes(attributes)).get("类型", "")
-    return prompt("zh", "", [], category, "", False, attributes)
+    return prompt("zh", "", [], category, "", False, attributes, exemplar=exemplar)
+
+
+def with_exemplars(rows: list[dict], train: list[dict], k: int, training: bool) -> list[dict]:
+    """Retrieve-and-edit: each row with the copy of its nearest training row (attribute
+    overlap, as the retrieval baseline picks it) in the prompt. Training rows come `k`
+    times, once per neighbour (never themselves), so the model sees several references to
+    edit into the same copy; other rows get their single nearest training row."""
+    from ecom_assets.ml.copy.quality import nearest_copies
+
+    if k <= 0:
+        return rows
+    nearest = nearest_copies([r["attributes"] for r in rows], [r["attributes"] for r in train], [r["copy"] for r in train],
+                             k=k if training else 1, leave_one_out=training)
+    return [{**row, "exemplar": copy} for row, copies in zip(rows, nearest) for copy in copies]
 
 
 def template_copy(rows: list[dict], seed: int) -> list[str]:
@@ -132,7 +146,7 @@ def generate(decoder, rows: list[dict], decoding: dict, vocabulary, max_new_toke
     sampling = Sampling(max_new_tokens=max_new_tokens, greedy=decoding["greedy"],
                         temperature=decoding.get("temperature", 1.0), top_p=decoding.get("top_p", 1.0),
                         repetition_penalty=decoding["repetition_penalty"], seed=seed)
-    prompts = [attribute_prompt(r["attributes"]) for r in rows for _ in range(n)]
+    prompts = [attribute_prompt(r["attributes"], r.get("exemplar", "")) for r in rows for _ in range(n)]
     # Constrained decoding, as served: no token that spells an attribute value the row does not have.
     blocked = [blocked_tokens(decoder.tokenizer, vocabulary, "zh", attribute_map(parse_attributes(r["attributes"])))
                for r in rows for _ in range(n)]
@@ -165,6 +179,9 @@ def main() -> int:
     parser.add_argument("--n-embd", type=int, default=256)
     parser.add_argument("--vocab-size", type=int, default=3000)
     parser.add_argument("--max-new-tokens", type=int, default=160)
+    parser.add_argument("--exemplars", type=int, default=0,
+                        help="retrieve-and-edit: the nearest training copy in the prompt, each training row with this "
+                             "many neighbours (0: attributes only)")
     parser.add_argument("--model", type=Path, help="a generator this script trained before (its folder): skip training")
     args = parser.parse_args()
 
@@ -181,11 +198,14 @@ def main() -> int:
     test = read_rows(args.test_path) if args.test_path else [r for r, u in zip(rows, draw) if u >= 0.9]
     # The vocabulary is what the training rows' attribute lists use (and the built-in colours/materials).
     vocabulary = AttributeVocabulary.build([("zh", r["attributes"]) for r in train])
+    train_rows, valid, test = (with_exemplars(train, train, args.exemplars, training=True),
+                               with_exemplars(valid, train, args.exemplars, training=False),
+                               with_exemplars(test, train, args.exemplars, training=False))
     t0 = time.perf_counter()
     if args.model:
         trained = _load_trained(args.model)
     else:
-        trained = _train(args, train, valid)
+        trained = _train(args, train_rows, valid)
     train_seconds = time.perf_counter() - t0
     folder = args.model or Path(tempfile.mkdtemp(prefix="copy_quality_"))  # the model is not a result: scores are
     if not args.model:
@@ -227,7 +247,7 @@ def main() -> int:
     result = {
         "data": {"path": args.path.name, "train": len(train), "validation": len(valid),
                  "test": len(test), "test_path": args.test_path.name if args.test_path else None,
-                 "split_seed": args.split_seed},
+                 "split_seed": args.split_seed, "exemplars": args.exemplars},
         "generator": {"parameters": int(sum(p.numel() for p in trained.model.parameters())), "steps": trained.steps,
                       "kept_step": trained.best_step, "train_seconds": round(train_seconds, 1),
                       "validation_perplexity": round(trained.held_out_perplexity, 3),
@@ -251,8 +271,10 @@ def _train(args, train: list[dict], valid: list[dict]):
     config = GeneratorConfig(n_layer=args.n_layer, n_embd=args.n_embd, n_head=4, n_positions=384,
                              vocab_size=args.vocab_size, steps=args.steps, batch_size=16, learning_rate=1e-3,
                              warmup_steps=100, max_seconds=args.max_seconds, eval_every=50, seed=0)
-    return train_generator(([attribute_prompt(r["attributes"]) for r in train], [r["copy"] for r in train]),
-                           ([attribute_prompt(r["attributes"]) for r in valid], [r["copy"] for r in valid]), config)
+    return train_generator(([attribute_prompt(r["attributes"], r.get("exemplar", "")) for r in train],
+                            [r["copy"] for r in train]),
+                           ([attribute_prompt(r["attributes"], r.get("exemplar", "")) for r in valid],
+                            [r["copy"] for r in valid]), config)
 
 
 def _load_trained(folder: Path):

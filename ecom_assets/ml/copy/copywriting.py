@@ -154,15 +154,18 @@ def validate_templates(templates: list[dict]) -> None:
 
 
 def prompt(language: str, segment: str, interests: list[str], category: str, brand: str, on_sale: bool,
-           attributes: str = "", style: str = "") -> str:
+           attributes: str = "", style: str = "", exemplar: str = "") -> str:
     """The generator's input. `attributes`: an attribute list (`类型#上衣*颜色#白色`, see
     ml.copy.attributes) the copy is written from; `style`: the copy family asked for
     (audience, benefit_first, deal, price; `example` for real copy), so that the variants
-    of one product ask for different lines and one of them speaks to the segment."""
+    of one product ask for different lines and one of them speaks to the segment;
+    `exemplar`: real copy of the most similar product (retrieve-and-edit, Guu et al. 2018:
+    the model learns to keep what fits and rewrite the rest)."""
     listed = f" | attributes={attributes}" if attributes else ""
     asked = f" | style={style}" if style else ""
+    shown = f" | ref={exemplar}" if exemplar else ""
     return (f"{BOS}lang={language} | segment={segment} | interests={', '.join(interests)} | category={category} | "
-            f"brand={brand} | sale={'yes' if on_sale else 'no'}{listed}{asked} {COPY}")
+            f"brand={brand} | sale={'yes' if on_sale else 'no'}{listed}{asked}{shown} {COPY}")
 
 
 def product_attributes(row: dict, language: str, vocabulary: AttributeVocabulary | None) -> str:

@@ -56,14 +56,17 @@ def distinct_2_chars(texts: list[str]) -> float:
 
 
 def nearest_copies(query_attributes: list[str], train_attributes: list[str], train_copy: list[str],
-                   k: int = 1) -> list[list[str]]:
+                   k: int = 1, leave_one_out: bool = False) -> list[list[str]]:
     """Per query, the copy of the `k` training rows whose attribute lists share the most
-    key#value pairs with it (Jaccard; ties go to the earliest row)."""
+    key#value pairs with it (Jaccard; ties go to the earliest row). `leave_one_out`: the
+    queries are the training rows themselves, and a row is never its own neighbour."""
     train_sets = [set(a.split("*")) for a in train_attributes]
     out = []
-    for query in query_attributes:
+    for number, query in enumerate(query_attributes):
         q = set(query.split("*"))
         overlaps = np.array([len(q & t) / len(q | t) if q | t else 0.0 for t in train_sets])
+        if leave_one_out:
+            overlaps[number] = -1.0
         order = np.argsort(-overlaps, kind="stable")[:k]
         out.append([train_copy[int(i)] for i in order])
     return out
