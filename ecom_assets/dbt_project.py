@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 
 from ecom_assets import paths
 
@@ -22,6 +22,26 @@ def dbt_executable() -> str:
 
 def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())
+
+
+class PreparerBesideInterpreter(DagsterDbtProjectPreparer):
+    """dagster-dbt's own preparer runs the `dbt` on PATH, which a virtualenv started by its
+    path (`.venv/bin/dagster dev`, no activated venv) does not have: the code location then
+    fails to load and the UI shows every asset as external. This one runs ours, keeping
+    dagster-dbt's guard against two processes parsing at once."""
+
+    def _prepare_packages(self, project: DbtProject) -> None:
+        dbt_resource().cli(["deps", "--quiet"], target_path=project.target_path).wait()
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        dbt_resource().cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
+        self._invalidate_seeds_in_partial_parse(project)
+
+
+def prepare_if_dev() -> None:
+    """Under `dagster dev` only: re-parse the project so that SQL edits show without a
+    separate `make prepare` (elsewhere the prepared manifest is read as it is)."""
+    PreparerBesideInterpreter().prepare_if_dev(DBT_PROJECT)
 
 
 def prepare_manifest() -> Path:

@@ -38,6 +38,7 @@ from ecom_assets.assets.ingest import (
 )
 from ecom_assets.assets.loop import loop_assets, loop_checks
 from ecom_assets.assets.monitoring import monitoring_assets, monitoring_checks, monitoring_jobs, monitoring_sensors
+from ecom_assets.assets.preview import preview_assets
 from ecom_assets.assets.privacy import privacy_assets
 from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.service import service_assets, service_checks
@@ -48,6 +49,7 @@ from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataS
 
 OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"],
           "copy": ["team:marketing-ml"], "monitoring": ["team:data-platform"], "loop": ["team:marketing-ml"],
+          "preview": ["team:marketing-ml"],
           "service": ["team:customer-service-ml"], "privacy": ["team:data-platform"]}
 # Serving tables are stale (warn) after a day without a refresh and failing after two:
 # the UI shows it on the asset.
@@ -75,7 +77,8 @@ def build_resources(**overrides) -> dict:
 
 
 _ASSETS = [*ingest_assets, dbt_features, *text_assets, *recommend_assets, *privacy_assets, *copy_assets,
-           *service_assets, *monitoring_assets, *fairness_assets, *loop_assets]
+           *service_assets, *monitoring_assets, *fairness_assets, *loop_assets,
+           *preview_assets]
 _CHAIN_KEYS = MODEL_CHAIN.resolve(_ASSETS)
 
 

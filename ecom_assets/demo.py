@@ -21,7 +21,8 @@ from typing import Callable
 import pandas as pd
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "service", "monitoring", "loop")
+DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "service", "monitoring", "loop",
+               "preview")
 LOOP_DAYS = 7  # the copy loop turns over the newest days of the window, one partition at a time
 
 

@@ -22,6 +22,7 @@ STAGES: dict[str, AssetSelection] = {
     "service": AssetSelection.groups("service"),
     "monitoring": AssetSelection.groups("monitoring"),
     "loop": AssetSelection.groups("loop"),
+    "preview": AssetSelection.groups("preview"),
 }
 # Stages whose assets are daily partitions (their jobs are partitioned; the demo runs the
 # loop one day at a time, each day's policy reading the day before).
@@ -40,4 +41,5 @@ STAGE_DESCRIPTIONS = {
     "monitoring": "Prediction drift of what is served",
     "loop": "One simulated day of copy impressions under the serving policy, the policy updated and gated by "
             "off-policy evaluation, and the A/B read-out against the holdout",
+    "preview": "The storefront preview: what a sample of shoppers per segment would see, in Chinese and English",
 }

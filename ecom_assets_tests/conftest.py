@@ -28,6 +28,14 @@ def pytest_configure(config):
         prepare_manifest()
 
 
+def pytest_report_header(config):
+    from ecom_assets_tests.ui.conftest import chromium_path
+
+    found = chromium_path()
+    return [f"browser tests: Chromium at {found}" if found else
+            "browser tests: WILL BE SKIPPED, no Chromium (apt-get install chromium fonts-wqy-microhei)"]
+
+
 def make_resources(root: Path, **source_overrides):
     from ecom_assets.definitions import build_resources
     from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
@@ -54,13 +62,21 @@ def built(tmp_path_factory):
 
     from ecom_assets.demo import run_pipeline
 
+    reuse = os.environ.get("ECOM_TEST_REUSE_BUILT")
+    if reuse:  # a developer iterating on read-only tests: a folder an earlier session built (--basetemp=DIR: DIR/built0)
+        return {**make_resources(Path(reuse)), "instance_home": Path(reuse) / "dagster_home"}
     root = tmp_path_factory.mktemp("built")
     (root / "inbox" / "events").mkdir(parents=True)
     shutil.copy(FIXTURES / "uci_online_retail_small.csv", root / "inbox" / "events" / "uci.csv")
     (root / "inbox" / "copy_examples").mkdir(parents=True)
     shutil.copy(FIXTURES / "copy_examples_small.jsonl", root / "inbox" / "copy_examples" / "copy.jsonl")
     res = make_resources(root)
-    run_pipeline(res, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8, "distill_seconds": 4},
+    # A persistent instance, so that the browser tests' UI shows this run's history and metadata.
+    from dagster import DagsterInstance
+
+    (root / "dagster_home").mkdir()
+    instance = DagsterInstance.local_temp(tempdir=str(root / "dagster_home"))
+    run_pipeline(res, instance=instance, log=lambda _: None, op_config={"ml__product_text_encoder": {"epochs": 8, "distill_seconds": 4},
                                                      "ml__ad_copy_generator": {"steps": 300},
                                                      "serving__ad_copy": {"variants": 2},
                                                      # a 14-day shop has few answered tickets before its cutoff
@@ -69,7 +85,8 @@ def built(tmp_path_factory):
                                                      # the blend or ranker serves (never one strategy alone), so that
                                                      # the champion holds every component, the text one included
                                                      "recommender": {"serve_tolerance": 1.0}})
-    return res
+    instance.dispose()
+    return {**res, "instance_home": root / "dagster_home"}
 
 
 @pytest.fixture(scope="session")

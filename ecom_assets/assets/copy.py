@@ -204,7 +204,7 @@ def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConf
     decision = register_version(context, warehouse, new, card, new.folder, GATE_METRIC, config.gate_tolerance, rescored)
     return MaterializeResult(metadata={
         "version": new.version, "path": MetadataValue.path(str(new.folder)), "sha256": card.sha256,
-        **gate_metadata(decision), "held_out_perplexity": round(result.held_out_perplexity, 3),
+        **gate_metadata(decision, warehouse, MODEL_NAME), "held_out_perplexity": round(result.held_out_perplexity, 3),
         "train_perplexity": round(result.train_perplexity, 3), "parameters": params["parameters"], "steps": result.steps,
         "kept_step": result.best_step,
         "train_seconds": round(result.seconds, 1), "device": result.device,

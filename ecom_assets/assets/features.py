@@ -16,10 +16,10 @@ from dagster import AssetExecutionContext, AssetKey, Config, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ecom_assets.assets.metadata import preview
-from ecom_assets.dbt_project import DBT_PROJECT
+from ecom_assets.dbt_project import DBT_PROJECT, prepare_if_dev
 from ecom_assets.resources import WarehouseResource
 
-DBT_PROJECT.prepare_if_dev()  # only under `dagster dev`: re-parse when the SQL changes
+prepare_if_dev()  # only under `dagster dev`: re-parse when the SQL changes (with dbt beside the interpreter)
 
 
 class FeatureConfig(Config):

@@ -117,8 +117,25 @@ def register_version(context: AssetExecutionContext, warehouse: WarehouseResourc
     return decision
 
 
-def gate_metadata(decision: GateDecision) -> dict:
-    return {"promoted": decision.promote, "gate": decision.reason, "gate_basis": decision.basis}
+def gate_metadata(decision: GateDecision, warehouse: WarehouseResource, model_name: str) -> dict:
+    """The gate's decision, and a plot of every registered version's gate metric beside the
+    champion it was compared with (a promoted version joins the champion line)."""
+    return {"promoted": decision.promote, "gate": decision.reason, "gate_basis": decision.basis,
+            "gate_history": gate_history_chart(warehouse, model_name, decision.metric)}
+
+
+def gate_history_chart(warehouse: WarehouseResource, model_name: str, metric: str, last: int = 30):
+    from ecom_assets.assets.metadata import line_chart
+
+    with warehouse.connect(read_only=True) as con:
+        versions = history(con, model_name).tail(last)
+    decisions = [json.loads(d) if isinstance(d, str) else (d or {}) for d in versions["decision"]]
+    challenger = [float(d["challenger"]) if d.get("challenger") is not None else float("nan") for d in decisions]
+    champion_at = [float(d["champion"]) if d.get("champion") is not None else float("nan") for d in decisions]
+    labels = [f"{v[4:8]} {v[9:13]}" for v in versions["version"]]  # MMDD HHMM of the version stamp
+    promoted = sum(bool(d.get("promote")) for d in decisions)
+    return line_chart({"this version": challenger, "champion it faced": champion_at}, labels,
+                      f"{model_name}: {metric} at each gate ({promoted} of {len(decisions)} promoted)", metric)
 
 
 def gate_check(model_name: str, asset_key: AssetKey, metric: str):

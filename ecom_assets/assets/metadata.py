@@ -72,3 +72,29 @@ def line_chart(series: dict[str, list[float]], labels: list[str], title: str, y_
     parts.append("</svg>")
     encoded = base64.b64encode("".join(parts).encode()).decode()
     return MetadataValue.md(f"![{html.escape(title)}](data:image/svg+xml;base64,{encoded})")
+
+
+def bar_chart(values: dict[str, float], title: str, width: int = 560, bar_height: int = 18) -> MetadataValue:
+    """Horizontal bars, one per label, as an SVG image inside markdown (as line_chart)."""
+    import base64
+    import html
+    import math
+
+    shown = {k: float(v) for k, v in values.items() if v is not None and not math.isnan(float(v))}
+    if not shown:
+        return MetadataValue.md(f"**{title}**: _(no values)_")
+    left, right, top = 150, 70, 28
+    high = max(max(shown.values()), 1e-12)
+    height = top + bar_height * len(shown) + 12
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+             f'<text x="8" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>']
+    for i, (label, value) in enumerate(shown.items()):
+        y = top + i * bar_height
+        length = max(1.0, (width - left - right) * max(value, 0.0) / high)
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{html.escape(str(label))}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 2}" width="{length:.1f}" height="{bar_height - 5}" fill="{_COLOURS[0]}"/>')
+        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 12}">{value:.4g}</text>')
+    parts.append("</svg>")
+    encoded = base64.b64encode("".join(parts).encode()).decode()
+    return MetadataValue.md(f"![{html.escape(title)}](data:image/svg+xml;base64,{encoded})")

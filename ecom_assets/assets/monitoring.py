@@ -102,6 +102,25 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def drift_history_chart(warehouse: WarehouseResource, last: int = 30) -> MetadataValue:
+    """Each drift report's dataset-level score (share of drifted columns, or the change)
+    at its last `last` runs, from monitoring.drift_summary, as lines over time."""
+    from ecom_assets.assets.metadata import line_chart
+    from ecom_assets.warehouse import table_exists
+
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, "monitoring.drift_summary"):
+            return MetadataValue.md("_(no drift reports yet)_")
+        rows = con.execute("""SELECT report, created_at, max(score) AS score FROM monitoring.drift_summary
+                              WHERE signal = 'dataset' GROUP BY report, created_at ORDER BY created_at""").df()
+    if rows.empty:
+        return MetadataValue.md("_(no drift reports yet)_")
+    wide = rows.pivot_table(index="created_at", columns="report", values="score", aggfunc="max").tail(last)
+    labels = [f"{t:%m-%d %H:%M}" for t in wide.index]
+    return line_chart({report: wide[report].tolist() for report in wide.columns}, labels,
+                      "Drift by report over time (dataset score)", "score")
+
+
 def append_drift_summary(warehouse: WarehouseResource, rows: list[pd.DataFrame], created: datetime) -> None:
     if not rows:
         return
@@ -347,6 +366,7 @@ def prediction_drift(context: AssetExecutionContext, config: PredictionDriftConf
                             FROM monitoring.{table} ORDER BY snapshot_at DESC LIMIT {int(config.keep_snapshots)})""")
     append_drift_summary(warehouse, summaries, created)
     table = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    links["drift_over_time"] = drift_history_chart(warehouse)
     shares = (copy.assign(rejected_share=copy["rejected"] / copy["candidates"]) if not copy.empty else copy)
     return MaterializeResult(
         metadata={"dagster/row_count": len(recs), "recommender_versions": versions,
@@ -391,6 +411,15 @@ def record_alert_job():
     write_alert()
 
 
+def _root_cause(error) -> str:
+    """The first line of the innermost error (Dagster wraps the asset's own exception in
+    a step-execution error whose message names only the op)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    lines = [line.strip() for line in (error.message or "").splitlines() if line.strip()]
+    return lines[0][:500] if lines else ""
+
+
 @run_failure_sensor(name="run_failure_alerts", default_status=DefaultSensorStatus.RUNNING, request_job=record_alert_job,
                     description="Every failed run (job, run id, failing steps, error) is recorded in monitoring.alerts, "
                                 "through a record_alert run in the warehouse pool.")
@@ -398,8 +427,14 @@ def run_failure_alerts(context: RunFailureSensorContext):
     run = context.dagster_run
     if run.job_name == record_alert_job.name:
         return SkipReason(f"the alert run {run.run_id[:8]} itself failed: not alerting on it (no loop)")
-    steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
+    failures = context.get_step_failure_events()
+    steps = [e.step_key for e in failures if e.step_key]
     message = context.failure_event.message or "run failed"
+    # What went wrong, not only where: each failed step's own error (its first line).
+    errors = [f"{e.step_key}: {_root_cause(e.event_specific_data.error)}" for e in failures
+              if e.step_key and getattr(e.event_specific_data, "error", None) is not None]
+    if errors:
+        message = f"{message} {'; '.join(errors)}"
     return RunRequest(run_key=f"alert-{run.run_id}", run_config={"ops": {"write_alert": {"config": {
         "kind": "run_failure", "job_name": run.job_name, "run_id": run.run_id, "message": message[:2000], "steps": steps}}}})
 

@@ -34,7 +34,7 @@ from dagster import (
 
 from ecom_assets.assets.configs import to_settings
 from ecom_assets.assets.gates import current_champion, gate_check, gate_metadata, new_version, register_version
-from ecom_assets.assets.metadata import preview
+from ecom_assets.assets.metadata import bar_chart, preview
 from ecom_assets.assets.privacy import POPULAR_ITEMS_KEY, ledger_authoriser, read_popular_items
 from ecom_assets.assets.shop_tables import (
     read_catalogue,
@@ -108,6 +108,21 @@ class ServingConfig(Config):
     """With a floor or a cap, each list is re-ranked from this many times k candidates."""
 
 
+def serving_config_problems(config: ServingConfig) -> list[str]:
+    """What is wrong with a serving config, each naming its field (empty when it is fine):
+    checked before anything is read, so a bad launch fails at once and the served table stays."""
+    problems = []
+    if config.k < 1:
+        problems.append(f"k must be at least 1, not {config.k}")
+    if not 0.0 <= config.new_item_floor <= 1.0:
+        problems.append(f"new_item_floor is a share of the list, in [0, 1], not {config.new_item_floor}")
+    if config.brand_cap is not None and not 0.0 < config.brand_cap <= 1.0:
+        problems.append(f"brand_cap is a share of the list, in (0, 1], not {config.brand_cap}")
+    if config.candidates_per_slot < 1:
+        problems.append(f"candidates_per_slot must be at least 1, not {config.candidates_per_slot}")
+    return problems
+
+
 def test_lists_table(result, users: pd.Index, items: pd.Index) -> pd.DataFrame:
     """Each strategy's top k for the users of the test window, long: strategy, user_id,
     rank, item_id (its top 10 is what an online test of the strategies shows, see the loop
@@ -128,9 +143,7 @@ def importance_chart(importance: dict[str, float], top: int = 20) -> MetadataVal
         return MetadataValue.md("_(no ranker trained)_")
     total = sum(importance.values()) or 1.0
     rows = sorted(importance.items(), key=lambda kv: -kv[1])[:top]
-    frame = pd.DataFrame({"strategy": [n for n, _ in rows], "gain_share": [g / total for _, g in rows]})
-    return MetadataValue.md(_bar_chart(frame, "gain_share").replace("**gain_share by strategy**",
-                                                                     "**Ranker feature importance (share of gain)**"))
+    return bar_chart({name: gain / total for name, gain in rows}, "Ranker feature importance (share of gain)")
 
 
 def record_private_fits(context: AssetExecutionContext, warehouse: WarehouseResource, privacy: PrivacyResource,
@@ -150,12 +163,6 @@ def record_private_fits(context: AssetExecutionContext, warehouse: WarehouseReso
         raise Failure(f"ml/recommender refused (private item-KNN): {exc}") from exc
     return {"privacy_release_id": release_id, "privacy_epsilon": round(float(entries["epsilon"].sum()), 6),
             "private_item_knn_fits": len(releases) // 2}
-
-
-def _bar_chart(metrics: pd.DataFrame, column: str = "ndcg_10", width: int = 30) -> str:
-    top = max(metrics[column].max(), 1e-12)
-    lines = [f"`{s:<12}` {'█' * max(1, round(width * v / top))} {v:.4f}" for s, v in zip(metrics["strategy"], metrics[column])]
-    return f"**{column} by strategy**\n\n" + "  \n".join(lines)
 
 
 @multi_asset(
@@ -228,7 +235,7 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
     yield MaterializeResult(
         asset_key=AssetKey(["ml", "recommender"]),
         metadata={"version": new.version, "path": MetadataValue.path(str(new.folder / "model.npz")), "sha256": sha,
-                  "sasrec_epochs": result.tuning.get("sasrec_epochs") or 0, **gate_metadata(decision),
+                  "sasrec_epochs": result.tuning.get("sasrec_epochs") or 0, **gate_metadata(decision, warehouse, MODEL_NAME),
                   "weights": MetadataValue.json(result.weights),
                   "validation_ndcg_10": round(result.validation["NDCG@10"], 4),
                   "validation_users": result.validation["users"],
@@ -241,7 +248,11 @@ def recommender(context: AssetExecutionContext, config: RecommenderConfig, wareh
         asset_key=AssetKey(["ml", "recommendation_metrics"]),
         metadata={"table": "ml.recommendation_metrics",
                   "metrics": MetadataValue.md(result.metrics.round(4).to_markdown(index=False)),
-                  "plot": MetadataValue.md(_bar_chart(result.metrics)) if "ndcg_10" in result.metrics else "no test users",
+                  "ndcg_plot": bar_chart(dict(zip(result.metrics["strategy"], result.metrics["ndcg_10"])),
+                                         "NDCG@10 by strategy, test window") if "ndcg_10" in result.metrics else "no test users",
+                  "recall_plot": bar_chart(dict(zip(result.metrics["strategy"], result.metrics["recall_10"])),
+                                           "Recall@10 by strategy, test window") if "recall_10" in result.metrics
+                  else "no test users",
                   "evaluated_users": int(result.metrics["evaluated_users"].iloc[0])},
     )
 
@@ -258,6 +269,9 @@ champion_challenger_gate = gate_check(MODEL_NAME, AssetKey(["ml", "recommender"]
                    "champion's training get popular items of their segment or country and of what they viewed since (from the "
                    "differentially private privacy/popular_items).")
 def recommendations(context: AssetExecutionContext, config: ServingConfig, warehouse: WarehouseResource) -> MaterializeResult:
+    config_problems = serving_config_problems(config)
+    if config_problems:
+        raise ValueError("serving/recommendations config: " + "; ".join(config_problems))
     champ = current_champion(warehouse, MODEL_NAME, required_by="serving/recommendations")
     model, extras = load_strategy(Path(champ["artifact_path"]), expected_sha256=champ["sha256"])
     events, cutoff, _ = read_history(warehouse)

@@ -181,7 +181,7 @@ def support_encoder(context: AssetExecutionContext, config: SupportEncoderConfig
     history = tune.history if tune else []
     return MaterializeResult(metadata={
         "version": new.version, "path": MetadataValue.path(str(new.folder)), "sha256": card.sha256,
-        **gate_metadata(decision), "validation_mrr": trained.validation["MRR"],
+        **gate_metadata(decision, warehouse, MODEL_NAME), "validation_mrr": trained.validation["MRR"],
         "validation_encoder_mrr": trained.validation["dense_MRR"], "validation_bm25_mrr": trained.validation["lexical_MRR"],
         "validation_classifier_mrr": trained.validation["classifier_MRR"], "weights": trained.weights,
         "classifier_c": trained.classifier_c, "reranker_adopted": trained.reranker is not None,

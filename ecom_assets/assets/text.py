@@ -196,7 +196,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     decision = register_version(context, warehouse, new, card, new.folder, GATE_METRIC, config.gate_tolerance, rescored)
     return MaterializeResult(metadata={
         "version": new.version, "path": MetadataValue.path(str(new.folder)), "sha256": card.sha256,
-        **gate_metadata(decision), "pairs": result.pairs, "examples": result.examples, "best_epoch": result.best_epoch,
+        **gate_metadata(decision, warehouse, MODEL_NAME), "pairs": result.pairs, "examples": result.examples, "best_epoch": result.best_epoch,
         "unknown_token_share": round(unknown_share, 4), "vocabulary_extension": MetadataValue.json(vocabulary),
         "distillation": MetadataValue.json(distillation),
         "zero_shot_validation_ndcg_10": round(result.zero_shot_ndcg, 4),

@@ -1,6 +1,7 @@
 """The recommend group on the tiny shop: metrics for every strategy, served lists with
 reasons from the champion, and a gate that keeps a worse challenger out."""
 
+import base64
 import json
 import shutil
 
@@ -136,8 +137,10 @@ def test_feature_importances_and_the_serving_choice_are_on_the_recommender_asset
                          run_config={"ops": {"recommender": {"config": {"sasrec_seconds": 3.0}}}})
     meta = next(m.metadata for m in result.asset_materializations_for_node("recommender")
                 if m.asset_key == AssetKey(["ml", "recommender"]))
-    assert meta["feature_importance"].value.startswith("**Ranker feature importance")
-    assert "user_n_purchases" in meta["feature_importance"].value or "item_" in meta["feature_importance"].value
+    chart = meta["feature_importance"].value
+    assert chart.startswith("![Ranker feature importance") and "data:image/svg+xml;base64," in chart
+    svg = base64.b64decode(chart.split("base64,", 1)[1].rstrip(")")).decode()
+    assert "user_n_purchases" in svg or "item_" in svg
     newest = meta["newest_window_ndcg_10"].value
     best_single = max(v for k, v in newest.items() if k.endswith("(best single)"))
     served = meta["serves"].value
