@@ -2,6 +2,7 @@
 
     python -m ecom_assets.cli prepare     parse the dbt project (dbt/target/manifest.json)
     python -m ecom_assets.cli run [--users N --items N --days N --events-per-day N --seed N] [--no-drift]
+                                  [--full-budgets] [--verbose]
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--copy-examples", action="append", default=[], metavar="FILE",
                      help="ad copy written from attribute lists (AdvertiseGen JSONL: content, summary) to put in the "
                           "inbox's copy_examples folder before the run; the copy generator learns from it (repeatable)")
-    run.add_argument("--verbose", action="store_true", help="show Dagster's step and dbt logs")
+    run.add_argument("--verbose", action="store_true",
+                     help="show Dagster's, dbt's and the libraries' output (else in data/logs/<stage>.log)")
+    run.add_argument("--full-budgets", action="store_true",
+                     help="train with the assets' own time budgets instead of the demo's short ones")
     run.add_argument("--no-drift", action="store_true",
                      help="build once on every day of the demo shop, without the drift-and-retrain scenario")
     args = parser.parse_args(argv)
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                                    dataset_path=args.dataset_path).items() if v is not None}
     from ecom_assets.demo import run_demo
 
-    run_demo(knobs, no_drift=args.no_drift, test_days=args.test_days, verbose=args.verbose, copy_examples=args.copy_examples)
+    run_demo(knobs, no_drift=args.no_drift, test_days=args.test_days, verbose=args.verbose, copy_examples=args.copy_examples,
+             full_budgets=args.full_budgets)
     return 0
 
 

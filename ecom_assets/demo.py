@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,19 +23,32 @@ from dagster import AssetCheckSeverity, DagsterInstance, materialize
 DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "service", "monitoring", "loop",
                "preview")
 LOOP_DAYS = 7  # the copy loop turns over the newest days of the window, one partition at a time
+# The laptop demo's training budgets (op config; the assets' own defaults are for real
+# shops). Measured on 2 cores: the text encoder, the recommender's SASRec fits, the copy
+# generator and the support encoder took about 70% of a 17-minute demo run under the
+# production budgets; these keep every model trained, gated and served in a few minutes.
+DEMO_BUDGETS: dict[str, dict] = {
+    "ml__product_text_encoder": {"max_seconds": 20.0, "distill_seconds": 8.0},
+    "recommender": {"sasrec_seconds": 10.0},
+    "ml__ad_copy_generator": {"max_seconds": 60.0},
+    "ml__support_encoder": {"max_seconds": 15.0},
+}
 
 
 def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None = None,
                  log: Callable[[str], None] = print, log_level: str = "WARNING",
                  op_config: dict[str, dict] | None = None, stages: tuple[str, ...] = DEMO_STAGES,
-                 partitions: list[str] | None = None) -> dict[str, dict]:
+                 partitions: list[str] | None = None, quiet: bool = False) -> dict[str, dict]:
     """Materialise every asset of the demo graph, stage by stage, with checks.
 
     Event partitions form one single-run backfill over `partitions` (default: the source's
     whole demo window); the other stages are unpartitioned. `op_config` maps op names to their config (e.g.
-    {"dbt_features": {"test_days": 1}}). Returns, per stage, its seconds and the numeric
-    metadata of what it materialised (timings, row counts).
+    {"dbt_features": {"test_days": 1}}). `quiet`: everything the libraries print, native
+    code included, goes to the stage's log file, and the terminal shows a live elapsed time
+    while the stage runs (the demo, without --verbose). Returns, per stage, its seconds and
+    the numeric metadata of what it materialised (timings, row counts).
     """
+    from ecom_assets.console import Ticker, stage_output
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources, defs
     from ecom_assets.jobs import STAGES
     from ecom_assets.run_health import process_tags, recover_interrupted_runs, wait_for_pool
@@ -64,8 +76,13 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
         # The loop's days depend on each other (day d serves the policy of day d-1): one run per day, in order.
         days = partitions[-LOOP_DAYS:] if name == "loop" else [None]
         results = []
+        stdout_log.unlink(missing_ok=True)
         try:
-            with open(stdout_log, "w") as sink, contextlib.redirect_stdout(sink if log_level != "DEBUG" else sys.stdout):
+            with contextlib.ExitStack() as stack:
+                if quiet:
+                    stack.enter_context(Ticker(stack.enter_context(stage_output(stdout_log)), name))
+                elif log_level != "DEBUG":
+                    stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(stdout_log, "w"))))
                 for day in days:
                     results.append(materialize(
                         [*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources,
@@ -146,43 +163,72 @@ def _loop_line(warehouse) -> str:
             f"{r['value'] / r['uniform']:.2f}x uniform, {r['status']} by the gate{ab})")
 
 
-def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Callable[[str], None] = print) -> bool:
-    """Evaluate the retrain sensor as the daemon would and run what it requests; print
-    the drift summary and the registry. True when a retraining ran."""
+def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Callable[[str], None] = print,
+                     op_config: dict[str, dict] | None = None, quiet: bool = False) -> bool:
+    """Evaluate the retrain sensor as the daemon would and run what it requests (with
+    `op_config`, the same budgets as the build); say in a few lines what drifted, what
+    each gate decided and how the served predictions moved. True when a retraining ran."""
     from dagster import RunRequest, build_sensor_context
 
     from ecom_assets.assets.automation import retrain_on_drift_or_growth
+    from ecom_assets.console import Ticker, stage_output
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
     from ecom_assets.run_health import process_tags, wait_for_pool
 
     warehouse = resources["warehouse"]
-    log("\nDrift checks, newest report each (score: share of drifted columns; ROC AUC for embeddings):\n"
-        + newest_drift(warehouse).to_string(index=False))
+    drift = newest_drift(warehouse)
+    log("  drift      " + ", ".join(f"{r.report} {r.score:.2f}{' DRIFTED' if r.drifted else ''}" for r in drift.itertuples())
+        + "  (share of drifted columns; ROC AUC for embeddings)")
     # A fresh instance for the decision: the demo rebuilds the same shop (same cutoff), and a
     # retraining recorded by an earlier demo run must not count as this one's.
     request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
                                                               resources={"warehouse": warehouse}))
     if not isinstance(request, RunRequest):
-        log(f"retrain sensor: skipped ({request.skip_message})")
+        log(f"  retrain sensor: skipped ({request.skip_message})")
         return False
-    log(f"retrain sensor: {request.tags['ecom/reason']}; retraining the model chain")
+    log(f"  retrain sensor: {request.tags['ecom/reason']}")
     t0 = time.perf_counter()
     if instance is not None:
         wait_for_pool(instance, "warehouse", log)
-    materialize([*ALL_ASSETS, *ALL_CHECKS], selection=retrain_on_drift_or_growth.asset_selection, resources=resources,
-                instance=instance, tags={**request.tags, **process_tags()}, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    registry = warehouse.query("""
-        SELECT name, version, status, json_extract_string(decision, '$.reason') AS gate FROM ml.model_registry
-        QUALIFY row_number() OVER (PARTITION BY name ORDER BY created_at DESC) <= 2 ORDER BY name, created_at""")
-    log(f"retrained in {time.perf_counter() - t0:.1f} s; ml.model_registry (two newest versions per model):\n"
-        + registry.to_string(index=False))
-    predictions = warehouse.query("""
-        SELECT report, signal, method, round(score, 4) AS score, threshold, drifted FROM monitoring.drift_summary
+    selection, graph = retrain_on_drift_or_growth.asset_selection, _asset_graph()
+    ops = {graph.get(k).assets_def.op.name for k in selection.resolve(graph)}
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                  "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}}
+    stdout_log = warehouse.resolved_path.parent / "logs" / "retraining.log"
+    stdout_log.unlink(missing_ok=True)
+    with contextlib.ExitStack() as stack:
+        if quiet:
+            stack.enter_context(Ticker(stack.enter_context(stage_output(stdout_log)), "retraining"))
+        materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources, instance=instance,
+                    tags={**request.tags, **process_tags()}, raise_on_error=False, run_config=run_config)
+    gates = warehouse.query("""
+        SELECT name, status, json_extract_string(decision, '$.reason') AS gate FROM ml.model_registry
+        QUALIFY row_number() OVER (PARTITION BY name ORDER BY created_at DESC) = 1
+            AND created_at >= ? ORDER BY name""", [_utc_naive(t0)])
+    log(f"  {'retraining':<10} {time.perf_counter() - t0:6.1f} s")
+    for row in gates.itertuples():
+        log(f"    {row.name:<22} {row.status:<9} {str(row.gate)[:110]}")
+    moved = warehouse.query("""
+        SELECT report, signal, round(score, 3) AS score, drifted FROM monitoring.drift_summary
         WHERE report IN ('predictions', 'ad_copy') AND signal != 'dataset'
           AND created_at = (SELECT max(created_at) FROM monitoring.drift_summary WHERE report = 'predictions')""")
-    log("\nPrediction drift, what is served now vs before the retraining:\n" + predictions.to_string(index=False))
+    if len(moved):
+        log("  served now vs before: " + ", ".join(f"{r.signal} {r.score}{' (drifted)' if r.drifted else ''}"
+                                                  for r in moved.itertuples()))
     return True
+
+
+def _asset_graph():
+    from ecom_assets.definitions import defs
+
+    return defs.resolve_asset_graph()
+
+
+def _utc_naive(perf_started: float):
+    """The wall-clock UTC time (naive, as the registry stores it) of a perf_counter reading."""
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) - timedelta(seconds=time.perf_counter() - perf_started)).replace(tzinfo=None)
 
 
 def _reset_demo_window(warehouse, window: list[str], replay: list[str], table: str = "raw.events") -> None:
@@ -227,25 +273,6 @@ def newest_drift(warehouse) -> pd.DataFrame:
                                                    WHERE t.report = s.report) ORDER BY report""")
 
 
-def _summary(warehouse_path) -> str:
-    import duckdb
-
-    con = duckdb.connect(str(warehouse_path), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('raw', 'staging', 'intermediate', 'marts', 'ml', 'serving', 'monitoring') ORDER BY 1"
-        ).fetchall()
-        lines = [f"  {name:<36} {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]:>10,} rows" for (name,) in rows]
-        q = con.execute("SELECT target_table, count(*) FROM raw.quarantine GROUP BY 1 ORDER BY 1").fetchall()
-        lines += [f"  quarantined for {t}: {n:,} rows (see raw.quarantine)" for t, n in q]
-        return "\n".join(lines)
-    finally:
-        con.close()
-
-
-
-
 def stage_inbox_files(inbox_dir: Path, entity: str, files: list[str]) -> list[Path]:
     """Copy `files` into <inbox>/<entity>/ as a merchant would drop them (a file already
     there with the same content is left alone: the inbox ingests a file once)."""
@@ -265,20 +292,26 @@ def stage_inbox_files(inbox_dir: Path, entity: str, files: list[str]) -> list[Pa
 
 
 def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, verbose: bool = False,
-             copy_examples: list[str] = ()) -> None:
-    """The story on the terminal. knobs: ShopDataSource fields (n_users, n_items, n_days,
-    events_per_day, seed, kind, dataset_path); copy_examples: files put in the inbox's
-    copy_examples folder first."""
+             copy_examples: list[str] = (), full_budgets: bool = False) -> None:
+    """The story on the terminal, one line per stage. knobs: ShopDataSource fields (n_users,
+    n_items, n_days, events_per_day, seed, kind, dataset_path); copy_examples: files put in
+    the inbox's copy_examples folder first; full_budgets: train with the assets' own
+    budgets instead of DEMO_BUDGETS; verbose: Dagster's, dbt's and the libraries' output
+    on the terminal instead of data/logs/<stage>.log."""
     import logging
     import warnings
 
+    from ecom_assets.console import quiet_libraries
+
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if not verbose:
+        quiet_libraries()
     # A root handler that passes warnings only, installed before any library configures
     # logging (one imported mid-run adds an unfiltered handler, which repeats every Dagster
     # step message in the demo's output).
-    quiet = logging.StreamHandler()
-    quiet.setLevel(logging.WARNING)
-    logging.getLogger().addHandler(quiet)
+    root_handler = logging.StreamHandler()
+    root_handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(root_handler)
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     warnings.filterwarnings("ignore", message="Parameter `allow_nonexistent_upstream_partitions`")
     from ecom_assets.definitions import build_resources
@@ -293,7 +326,9 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
     resources = build_resources(source=ShopDataSource(**knobs))
     public = knobs.get("kind") in ("s3rec", "recbole")
     test_days = test_days or (1 if public else None)
-    op_config = {"dbt_features": {"test_days": test_days}} if test_days else {}
+    op_config = {} if full_budgets else {op: dict(cfg) for op, cfg in DEMO_BUDGETS.items()}
+    if test_days:
+        op_config["dbt_features"] = {"test_days": test_days}
     src = resources["source"]
     for path in stage_inbox_files(src.resolved_inbox_dir, "copy_examples", list(copy_examples)):
         print(f"Copy examples in the inbox: {path.name}")
@@ -301,10 +336,11 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
         print(f"Materialising the asset graph on {src.dataset_path} ({src.kind}), laid over {src.n_days} days")
     else:
         print(f"Materialising the asset graph: {src.n_users:,} users, {src.n_items:,} items, {src.n_days} days "
-              f"x ~{src.events_per_day:,} events (seed {src.seed})")
+              f"x ~{src.events_per_day:,} events (seed {src.seed}; "
+              f"{'full' if full_budgets else 'demo'} training budgets)")
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     t0 = time.perf_counter()
-    log_level = "DEBUG" if verbose else "WARNING"
+    run = dict(instance=instance, log_level="DEBUG" if verbose else "WARNING", op_config=op_config, quiet=not verbose)
     if synthetic:
         _reset_demo_window(resources["warehouse"], src.demo_partitions, week if drift_scenario else [])
         archived = _archive_demo_ledger(resources["warehouse"])
@@ -313,16 +349,39 @@ def run_demo(knobs: dict, no_drift: bool = False, test_days: int | None = None, 
     if drift_scenario:
         days = src.demo_partitions
         print(f"Baseline: {days[0]} .. {days[-len(week) - 1]}")
-        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=days[:-len(week)])
-        print(f"New week arrives: {week[0]} .. {week[-1]} (the shop's tastes shift: drift knob on)")
-        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config, partitions=week,
-                     stages=("events", "features", "loop"))
-        retrain_on_drift(resources, instance)
+        run_pipeline(resources, partitions=days[:-len(week)], **run)
+        print(f"New week: {week[0]} .. {week[-1]} (the shop's tastes shift: drift knob on)")
+        run_pipeline(resources, partitions=week, stages=("events", "features", "loop"), **run)
+        retrain_on_drift(resources, instance, op_config=op_config, quiet=not verbose)
     else:
-        run_pipeline(resources, instance=instance, log_level=log_level, op_config=op_config)
+        run_pipeline(resources, **run)
     warehouse = resources["warehouse"].resolved_path
-    print(f"\nDone in {time.perf_counter() - t0:.1f} s. Warehouse: {warehouse}\n{_summary(warehouse)}")
-    from ecom_assets.schema import ENTITIES
+    print(f"\nDone in {time.perf_counter() - t0:.1f} s. {_summary(warehouse)}")
+    print(_next_steps(warehouse, src.resolved_inbox_dir))
 
-    print(f"\nInbox: drop CSV/Parquet/JSONL files in {src.resolved_inbox_dir}/<entity>/ (entity: {', '.join(ENTITIES)}).")
-    print("Browse the lineage and run history: make ui  (http://127.0.0.1:3000)")
+
+def _summary(warehouse_path) -> str:
+    """One line: the warehouse, its tables and rows, and what was quarantined."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse_path), read_only=True)
+    try:
+        tables = [name for (name,) in con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('raw', 'staging', 'intermediate', 'marts', 'ml', 'serving', 'monitoring')").fetchall()]
+        rows = sum(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in tables)
+        quarantined = con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] if "raw.quarantine" in tables else 0
+        return (f"Warehouse {warehouse_path}: {len(tables)} tables, {rows:,} rows; {quarantined:,} rows quarantined "
+                "with their reasons (raw.quarantine)")
+    finally:
+        con.close()
+
+
+def _next_steps(warehouse_path: Path, inbox: Path) -> str:
+    reports = sorted((Path(warehouse_path).parent / "reports").glob("storefront_*.html"))
+    page = f"\n  the storefront preview: {reports[-1]}" if reports else ""
+    return ("Next: make ui, then open http://127.0.0.1:3000\n"
+            "  Lineage: every group, raw tables to serving tables; assets serving/recommendations (reasons), "
+            "serving/ad_copy (its blocking checks), monitoring/fairness_report, reports/storefront_preview"
+            f"{page}\n  logs of each stage: {Path(warehouse_path).parent / 'logs'}; "
+            f"drop files in {inbox}/<entity>/ and the inbox sensor loads them")
