@@ -44,6 +44,7 @@ from ecom_assets.assets.recommend import recommend_assets, recommend_checks
 from ecom_assets.assets.service import service_assets, service_checks
 from ecom_assets.assets.text import text_assets, text_checks
 from ecom_assets.dbt_project import dbt_resource
+from ecom_assets.deployment import executor as deployment_executor
 from ecom_assets.jobs import PARTITIONED_STAGES, STAGE_DESCRIPTIONS, STAGES
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 
@@ -104,6 +105,7 @@ DAILY_LOOP = build_schedule_from_partitioned_job(next(j for j in STAGE_JOBS if j
 
 defs = Definitions(
     assets=ALL_ASSETS,
+    executor=deployment_executor(),  # ECOM_DEPLOYMENT: local (multiprocess) or k8s (a Kubernetes Job per step)
     asset_checks=ALL_CHECKS,
     jobs=[inbox_job, *STAGE_JOBS, *monitoring_jobs, retract_load_job, refresh_after_retraction],
     schedules=[daily_events_schedule_for(raw_events, dbt_features)[0], DAILY_LOOP],

@@ -50,6 +50,7 @@ from ecom_assets.assets.gates import (
 from ecom_assets.assets.metadata import preview
 from ecom_assets.assets.privacy import SEGMENT_INTERESTS_KEY, read_segment_interests
 from ecom_assets.assets.shop_tables import read_catalogue
+from ecom_assets.deployment import compute_for
 from ecom_assets.ml.common.rescoring import rescore_champion
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 
@@ -163,7 +164,8 @@ def copy_corpus(context: AssetExecutionContext, config: CorpusConfig, warehouse:
         "preview": preview(corpus[["language", "segment", "copy"]].sample(min(8, len(corpus)), random_state=0), rows=8)})
 
 
-@asset(key=GENERATOR_KEY, deps=[CORPUS_KEY], group_name=GROUP, kinds={"pytorch", "huggingface"}, pool=POOL,
+@asset(key=GENERATOR_KEY, deps=[CORPUS_KEY], group_name=GROUP, kinds={"pytorch", "huggingface"},
+       **compute_for("ml/ad_copy_generator", POOL),
        description="GPT-2 copy generator trained on ml.copy_corpus (byte-level BPE tokenizer trained on the corpus, or a "
                    "given checkpoint fine-tuned); HF checkpoint + model card with held-out perplexity; registered and gated.")
 def ad_copy_generator(context: AssetExecutionContext, config: GeneratorTrainConfig, warehouse: WarehouseResource,
@@ -249,7 +251,8 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
                                         metadata={"identical": parity["identical"], "probes": len(probes)})])
 
 
-@asset(key=AD_COPY_KEY, deps=[ONNX_KEY, *SHOP_DEPS, SEGMENT_INTERESTS_KEY, EXAMPLES_KEY], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
+@asset(key=AD_COPY_KEY, deps=[ONNX_KEY, *SHOP_DEPS, SEGMENT_INTERESTS_KEY, EXAMPLES_KEY], group_name=GROUP, kinds={"onnx", "duckdb"},
+       **compute_for("serving/ad_copy", POOL),
        description="serving.ad_copy: variants per product, segment and language from the champion generator on "
                    "onnxruntime, slots filled from the catalogue, reviewed and scored; rejected candidates kept with "
                    "their reasons (passed = false) and never published.")

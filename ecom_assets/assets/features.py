@@ -17,6 +17,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ecom_assets.assets.metadata import preview
 from ecom_assets.dbt_project import DBT_PROJECT, prepare_if_dev
+from ecom_assets.deployment import compute_for
 from ecom_assets.resources import WarehouseResource
 
 prepare_if_dev()  # only under `dagster dev`: re-parse when the SQL changes (with dbt beside the interpreter)
@@ -74,7 +75,7 @@ def _warehouse_env(path: Path) -> Iterator[None]:
     project=DBT_PROJECT,
     dagster_dbt_translator=ShopDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
     name="dbt_features",
-    pool="warehouse",
+    **compute_for("dbt_features"),
 )
 def dbt_features(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                  config: FeatureConfig):

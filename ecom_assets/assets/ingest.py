@@ -41,6 +41,7 @@ from dagster import (
 )
 
 from ecom_assets.assets.metadata import counts_table, preview
+from ecom_assets.deployment import compute_for
 from ecom_assets.ingestion import build_load
 from ecom_assets.resources import PrivacyResource, ShopDataSource, WarehouseResource
 from ecom_assets.run_health import IN_PROGRESS
@@ -176,7 +177,7 @@ def _snapshot_asset_def(entity: str):
 raw_products, raw_users, raw_support_tickets, raw_faq = (_snapshot_asset_def(e) for e in SNAPSHOT_DESCRIPTIONS)
 
 
-@asset(key=["raw", "events"], group_name=GROUP, kinds={"duckdb", "python"}, pool=POOL,
+@asset(key=["raw", "events"], group_name=GROUP, kinds={"duckdb", "python"}, **compute_for("raw/events", POOL),
        partitions_def=EVENTS_PARTITIONS, backfill_policy=BackfillPolicy.single_run(),
        description="Behaviour events (view, click, add_to_cart, purchase, ...), one partition per day. "
                    "Re-materialising a day replaces exactly that day, atomically.")

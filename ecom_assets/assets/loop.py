@@ -47,6 +47,7 @@ from dagster import (
 from ecom_assets.assets.gates import gate_check, new_version, verified_artifact
 from ecom_assets.assets.ingest import EVENTS_PARTITIONS, accounting_check, pseudonym_check
 from ecom_assets.assets.metadata import line_chart, preview
+from ecom_assets.deployment import compute_for
 from ecom_assets.ingestion import build_load
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 from ecom_assets.sources.mappings import MAPPINGS
@@ -98,7 +99,7 @@ def _load_version(row: dict):
 
 
 @multi_asset(
-    name="copy_loop", partitions_def=EVENTS_PARTITIONS, group_name=GROUP, pool=POOL,
+    name="copy_loop", partitions_def=EVENTS_PARTITIONS, group_name=GROUP, **compute_for("copy_loop", POOL),
     specs=[
         # Day d's impressions are shown under the policy of day d-1, which this step reads through
         # the policy's own dependency on its previous day: declaring it on the impressions too

@@ -43,6 +43,7 @@ from ecom_assets.assets.shop_tables import (
     read_item_attributes,
     read_item_embeddings,
 )
+from ecom_assets.deployment import compute_for
 from ecom_assets.ml.common.rescoring import rescore_champion
 from ecom_assets.ml.recsys.lists import cold_start_lists, recommendation_lists
 from ecom_assets.ml.recsys.strategy import load_strategy
@@ -177,7 +178,7 @@ def record_private_fits(context: AssetExecutionContext, warehouse: WarehouseReso
                               "each strategy's top k for the test users in ml.recommendation_test_lists."),
     ],
     name="recommender",
-    pool=POOL,
+    **compute_for("recommender", POOL),
 )
 def recommender(context: AssetExecutionContext, config: RecommenderConfig, warehouse: WarehouseResource,
                 model_store: ModelStoreResource, privacy: PrivacyResource):
@@ -262,7 +263,7 @@ champion_challenger_gate = gate_check(MODEL_NAME, AssetKey(["ml", "recommender"]
 
 @asset(key=["serving", "recommendations"], deps=[AssetKey(["ml", "recommender"]), POPULAR_ITEMS_KEY, *FEATURE_DEPS],
        group_name=GROUP,
-       kinds={"duckdb"}, pool=POOL,
+       kinds={"duckdb"}, **compute_for("serving/recommendations", POOL),
        description="Top-K items per user from the registry's champion, with the strategy behind each item, a reason "
                    "naming the history item behind it and the inputs that contributed most to its score; "
                    "bought items excluded, hidden and out-of-stock items filtered; users who joined after the "

@@ -46,6 +46,7 @@ from ecom_assets.assets.gates import (
     verified_artifact,
 )
 from ecom_assets.assets.metadata import line_chart, preview
+from ecom_assets.deployment import compute_for
 from ecom_assets.ml.common.model_files import write_manifest
 from ecom_assets.resources import ModelStoreResource, WarehouseResource
 
@@ -110,7 +111,7 @@ def _champion_responder(warehouse: WarehouseResource, required_by: str):
 
 
 @asset(key=ENCODER_KEY, deps=[PAIRS_KEY, ANSWERS_KEY, CUTOFF_KEY], group_name=GROUP, kinds={"pytorch", "huggingface"},
-       pool=POOL,
+       **compute_for("ml/support_encoder", POOL),
        description="Support encoder (BERT family) fine-tuned contrastively on answered tickets before the validation "
                    "window, with the BM25 fusion weight, the calibrator of P(top answer right) and the hand-off threshold "
                    "chosen on that window; registered and gated on validation MRR.")

@@ -43,6 +43,7 @@ from ecom_assets.assets.gates import (
 )
 from ecom_assets.assets.metadata import preview
 from ecom_assets.assets.shop_tables import read_catalogue, read_history, read_item_embeddings
+from ecom_assets.deployment import compute_for
 from ecom_assets.ml.common.model_card import read_card
 from ecom_assets.ml.common.model_files import write_manifest
 from ecom_assets.ml.text.export import MAX_ABS_DIFF, MIN_INT8_COSINE
@@ -114,7 +115,7 @@ class EmbeddingConfig(Config):
 
 
 @asset(key=ENCODER_KEY, deps=[*CATALOGUE_DEPS, *HISTORY_DEPS], group_name=GROUP, kinds={"pytorch", "huggingface"},
-       pool=POOL,
+       **compute_for("ml/product_text_encoder", POOL),
        description="Product text encoder (BERT family, default all-MiniLM-L6-v2) fine-tuned contrastively on items taken "
                    "together in the training window; Hugging Face checkpoint + model card, registered and gated.")
 def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConfig, warehouse: WarehouseResource,
@@ -249,7 +250,8 @@ def _existing_embeddings(warehouse: WarehouseResource) -> pd.DataFrame:
         return con.execute("SELECT item_id, model_version, text_hash, embedding FROM ml.item_embeddings").df()
 
 
-@asset(key=ITEM_EMBEDDINGS_KEY, deps=[ONNX_KEY, *CATALOGUE_DEPS], group_name=GROUP, kinds={"onnx", "duckdb"}, pool=POOL,
+@asset(key=ITEM_EMBEDDINGS_KEY, deps=[ONNX_KEY, *CATALOGUE_DEPS], group_name=GROUP, kinds={"onnx", "duckdb"},
+       **compute_for("ml/item_embeddings", POOL),
        description="ml.item_embeddings (item_id, model_version, text_hash, embedding FLOAT[d]) from the champion encoder "
                    "on onnxruntime; items whose text and model are unchanged keep their vectors.")
 def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, warehouse: WarehouseResource) -> MaterializeResult:
