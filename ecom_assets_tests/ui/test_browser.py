@@ -9,8 +9,11 @@ executor), which the in-process tests never exercise.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -60,7 +63,9 @@ def test_the_code_location_loads_from_the_venv_s_dagster_without_the_venv_on_pat
     # Started by its path with the venv off PATH, dbt must still be found (beside the
     # interpreter); otherwise the location fails to load and every asset shows as external.
     assert ui["location"]["locationOrLoadError"]["__typename"] == "RepositoryLocation", ui["location"]
-    assert all("/.venv/" not in entry for entry in ui["env"]["PATH"].split(":")), ui["env"]["PATH"]
+    venv_bin = Path(sys.executable).parent.resolve()
+    assert all(Path(entry).resolve() != venv_bin for entry in ui["env"]["PATH"].split(os.pathsep) if entry), \
+        ui["env"]["PATH"]
     nodes = graphql(ui["base"], "{ assetNodes { assetKey { path } isMaterializable groupName } }")["assetNodes"]
     ours = {tuple(n["assetKey"]["path"]) for n in nodes if n["isMaterializable"]}
     expected = {tuple(k.path) for k in _defs().resolve_asset_graph().materializable_asset_keys}
