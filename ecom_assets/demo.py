@@ -48,7 +48,6 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
     while the stage runs (the demo, without --verbose). Returns, per stage, its seconds and
     the numeric metadata of what it materialised (timings, row counts).
     """
-    from ecom_assets.console import Ticker, stage_output
     from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, build_resources, defs
     from ecom_assets.jobs import STAGES
     from ecom_assets.run_health import process_tags, recover_interrupted_runs, wait_for_pool
@@ -67,22 +66,14 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
         tags = {**process_tags(), **(range_tags if name == "events" else {})}
         if instance is not None:
             wait_for_pool(instance, "warehouse", log)
-        ops = {graph.get(k).assets_def.op.name for k in selection.resolve(graph)}
         # dbt's own event lines go to stdout; below DEBUG they go to a log file beside the warehouse.
         stdout_log = resources["warehouse"].resolved_path.parent / "logs" / f"{name}.log"
-        stdout_log.parent.mkdir(parents=True, exist_ok=True)
-        run_config = {"loggers": {"console": {"config": {"log_level": log_level}}},
-                      "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}}
+        run_config = _run_config(graph, selection, op_config, log_level)
         # The loop's days depend on each other (day d serves the policy of day d-1): one run per day, in order.
         days = partitions[-LOOP_DAYS:] if name == "loop" else [None]
         results = []
-        stdout_log.unlink(missing_ok=True)
         try:
-            with contextlib.ExitStack() as stack:
-                if quiet:
-                    stack.enter_context(Ticker(stack.enter_context(stage_output(stdout_log)), name))
-                elif log_level != "DEBUG":
-                    stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(stdout_log, "w"))))
+            with _stage_output(stdout_log, name, quiet, log_level):
                 for day in days:
                     results.append(materialize(
                         [*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources,
@@ -108,6 +99,31 @@ def run_pipeline(resources: dict | None = None, instance: DagsterInstance | None
         line = {"loop": _loop_line, "recommend": _online_test_line, "service": _service_line}.get(name)
         log(f"  {name:<10} {seconds:6.1f} s" + (line(resources["warehouse"]) if line else ""))
     return report
+
+
+def _run_config(graph, selection, op_config: dict[str, dict] | None, log_level: str) -> dict:
+    """Run config for one materialisation of `selection`: the console log level, and the
+    op configs of `op_config` that belong to ops in the selection."""
+    ops = {graph.get(k).assets_def.op.name for k in selection.resolve(graph)}
+    return {"loggers": {"console": {"config": {"log_level": log_level}}},
+            "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}}
+
+
+@contextlib.contextmanager
+def _stage_output(log_file: Path, name: str, quiet: bool, log_level: str):
+    """Where a stage's output goes: with `quiet`, everything (native included) to
+    `log_file` and a live elapsed time on the terminal; else below DEBUG, Python's stdout
+    (dbt's event lines) to `log_file`; at DEBUG, the terminal."""
+    from ecom_assets.console import Ticker, stage_output
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.unlink(missing_ok=True)
+    with contextlib.ExitStack() as stack:
+        if quiet:
+            stack.enter_context(Ticker(stack.enter_context(stage_output(log_file)), name))
+        elif log_level != "DEBUG":
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_file, "w"))))
+        yield
 
 
 def _online_test_line(warehouse) -> str:
@@ -171,8 +187,7 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     from dagster import RunRequest, build_sensor_context
 
     from ecom_assets.assets.automation import retrain_on_drift_or_growth
-    from ecom_assets.console import Ticker, stage_output
-    from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS
+    from ecom_assets.definitions import ALL_ASSETS, ALL_CHECKS, defs
     from ecom_assets.run_health import process_tags, wait_for_pool
 
     warehouse = resources["warehouse"]
@@ -190,15 +205,11 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     t0 = time.perf_counter()
     if instance is not None:
         wait_for_pool(instance, "warehouse", log)
-    selection, graph = retrain_on_drift_or_growth.asset_selection, _asset_graph()
-    ops = {graph.get(k).assets_def.op.name for k in selection.resolve(graph)}
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}},
-                  "ops": {op: {"config": cfg} for op, cfg in (op_config or {}).items() if op in ops}}
-    stdout_log = warehouse.resolved_path.parent / "logs" / "retraining.log"
-    stdout_log.unlink(missing_ok=True)
-    with contextlib.ExitStack() as stack:
-        if quiet:
-            stack.enter_context(Ticker(stack.enter_context(stage_output(stdout_log)), "retraining"))
+    selection = retrain_on_drift_or_growth.asset_selection
+    run_config = _run_config(defs.resolve_asset_graph(), selection, op_config, "WARNING")
+    # Not quiet (--verbose): the terminal, as before the budgets existed.
+    with _stage_output(warehouse.resolved_path.parent / "logs" / "retraining.log", "retraining", quiet,
+                       "WARNING" if quiet else "DEBUG"):
         materialize([*ALL_ASSETS, *ALL_CHECKS], selection=selection, resources=resources, instance=instance,
                     tags={**request.tags, **process_tags()}, raise_on_error=False, run_config=run_config)
     gates = warehouse.query("""
@@ -216,12 +227,6 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
         log("  served now vs before: " + ", ".join(f"{r.signal} {r.score}{' (drifted)' if r.drifted else ''}"
                                                   for r in moved.itertuples()))
     return True
-
-
-def _asset_graph():
-    from ecom_assets.definitions import defs
-
-    return defs.resolve_asset_graph()
 
 
 def _utc_naive(perf_started: float):

@@ -12,7 +12,6 @@ seed); before the loop has run, the first published variant in that language.
 
 from datetime import datetime, timezone
 
-import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
 
@@ -37,6 +36,7 @@ class StorefrontConfig(Config):
 def copy_shown(warehouse: WarehouseResource, wanted: pd.DataFrame, languages: list[str], seed: int) -> tuple[pd.DataFrame, str]:
     """(item_id, segment, user_language, text): the line shown for each product and
     segment of `wanted` in each shopper language, and where it came from."""
+    from ecom_assets.ml.copy.arms import draw_arm_per_context
     from ecom_assets.warehouse import table_exists
 
     key = ["item_id", "segment", "user_language"]
@@ -54,11 +54,7 @@ def copy_shown(warehouse: WarehouseResource, wanted: pd.DataFrame, languages: li
                                    WHERE a.passed ORDER BY a.item_id, a.segment, a.language, a.variant""").df()
     assigned = assigned[assigned["user_language"].isin(languages)] if len(assigned) else assigned
     if len(assigned):
-        # One arm per context, drawn from its propensities (inverse CDF), as the policy serves.
-        groups = assigned.groupby(key, sort=True)
-        cdf = groups["propensity"].cumsum() / groups["propensity"].transform("sum")
-        draw = np.random.default_rng(seed).random(groups.ngroups)[groups.ngroup()]
-        chosen = assigned[cdf.to_numpy() >= draw - 1e-12].groupby(key, sort=True).head(1)
+        chosen = draw_arm_per_context(assigned, key, seed)
         return chosen[[*key, "text"]], "serving.copy_assignments (one arm drawn by its propensity)"
     first = published[published["user_language"].isin(languages)].groupby(key, sort=True).head(1)
     return first[[*key, "text"]], "serving.ad_copy (first published variant)"

@@ -120,3 +120,13 @@ def serving_assignments(copy: pd.DataFrame, segments: list[str], action_dist) ->
         arm=arm_index[cols], propensity=propensity[rows, cols])
     table = table.merge(best[["item_id", "segment", "arm", "variant", "language", "text"]], on=["item_id", "segment", "arm"])
     return table, len(contexts)
+
+
+def draw_arm_per_context(assignments: pd.DataFrame, context: list[str], seed: int) -> pd.DataFrame:
+    """One row per context (the `context` columns), drawn with probability its
+    `propensity` among the context's rows (inverse CDF, one uniform per context in sorted
+    context order, so a seed gives the same draw): what a shopper of that context is shown."""
+    groups = assignments.groupby(context, sort=True)
+    cdf = groups["propensity"].cumsum() / groups["propensity"].transform("sum")
+    draw = np.random.default_rng(seed).random(groups.ngroups)[groups.ngroup()]
+    return assignments[cdf.to_numpy() >= draw - 1e-12].groupby(context, sort=True).head(1)

@@ -56,3 +56,14 @@ def test_the_page_escapes_text_and_marks_every_card_with_its_user_and_item():
     assert sorted(sections) == [("en", "u1"), ("en", "u2"), ("zh", "u1"), ("zh", "u2")]
     assert page.count('class="card"') == 6
     assert "240.00 CNY" in page and "<s>300.00</s>" in page and "-20%" in page
+
+
+def test_one_arm_is_drawn_per_context_by_its_propensity():
+    from ecom_assets.ml.copy.arms import draw_arm_per_context
+
+    table = pd.DataFrame({"item_id": ["a"] * 3 + ["b"] * 2, "arm": ["x", "y", "z", "x", "y"],
+                          "propensity": [0.0, 1.0, 0.0, 0.25, 0.75]})
+    assert draw_arm_per_context(table, ["item_id"], seed=0).set_index("item_id").at["a", "arm"] == "y"
+    drawn = [draw_arm_per_context(table, ["item_id"], seed=s).set_index("item_id").at["b", "arm"] for s in range(400)]
+    assert 0.65 < drawn.count("y") / len(drawn) < 0.85
+    assert draw_arm_per_context(table, ["item_id"], 3).equals(draw_arm_per_context(table, ["item_id"], 3))
