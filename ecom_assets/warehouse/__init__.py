@@ -102,6 +102,16 @@ def connect(path: str | Path, read_only: bool = False, lock_timeout_s: float = 1
         con.close()
 
 
+def register_frame(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """`con.register(name, frame)` with every row of the object columns read to infer
+    their types. DuckDB otherwise samples 1,000 rows at a stride: a column of lists that
+    are empty on every sampled row is typed NULL[] and the first unsampled list with a
+    value then fails the whole write ("Failed to cast value ... VARCHAR -> NULL")."""
+    if any(pd.api.types.is_object_dtype(dtype) for dtype in frame.dtypes):
+        con.execute(f"SET pandas_analyze_sample = {max(len(frame), 1000)}")
+    con.register(name, frame)
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """BEGIN ... COMMIT, or ROLLBACK on any failure (the previous data stays in place)."""
@@ -120,7 +130,7 @@ def replace_table(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.Data
     failure leaves the last good table in place. `select` may cast columns (e.g.
     "item_id, embedding::FLOAT[384] AS embedding"). Returns the rows written."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified.split('.')[0]}")
-    con.register("_replacement", frame)
+    register_frame(con, "_replacement", frame)
     try:
         with transaction(con):
             order = f" ORDER BY {order_by}" if order_by else ""
@@ -134,7 +144,7 @@ def append_rows(con: duckdb.DuckDBPyConnection, qualified: str, ddl: str, frame:
     """Append `frame` to a history table, creating it (and its schema) with `ddl` first."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified.split('.')[0]}")
     con.execute(ddl)
-    con.register("_rows", frame)
+    register_frame(con, "_rows", frame)
     try:
         con.execute(f"INSERT INTO {qualified} SELECT {select} FROM _rows")
     finally:
@@ -149,7 +159,7 @@ def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataF
     older, to keep a bounded history."""
     with transaction(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified.split('.')[0]}")
-        con.register("_replacing_rows", frame)
+        register_frame(con, "_replacing_rows", frame)
         con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} AS SELECT * FROM _replacing_rows WHERE false")
         con.execute(f"DELETE FROM {qualified} WHERE {key} IN (SELECT DISTINCT {key} FROM _replacing_rows)"
                     + (f" OR {key} < ?" if drop_before is not None else ""),
@@ -231,7 +241,7 @@ def _move_cross_load_duplicates(con: duckdb.DuckDBPyConnection, load: Load) -> L
     key = list(load.schema.key)
     if load.accepted.empty or not key or not load.schema.unique_across_loads:
         return load
-    con.register("_keys", load.accepted[key].assign(_pos=range(len(load.accepted))))
+    register_frame(con, "_keys", load.accepted[key].assign(_pos=range(len(load.accepted))))
     try:
         hits = con.execute(
             f"SELECT k._pos, any_value(t._load_id) AS other FROM _keys k JOIN {load.table} t USING ({', '.join(key)}) "
@@ -288,7 +298,7 @@ def write_loads(con: duckdb.DuckDBPyConnection, loads: list[Load], replace_table
                 _delete_loads(con, load.table, [load.load_id, *load.supersedes])
                 _move_cross_load_duplicates(con, load)
             accepted = load.accepted.assign(_load_id=load.load_id, _loaded_at=load.loaded_at)
-            con.register("_accepted", accepted)
+            register_frame(con, "_accepted", accepted)
             con.execute(f"INSERT INTO {load.table} BY NAME SELECT * FROM _accepted")
             con.unregister("_accepted")
             if len(load.quarantine):
@@ -296,10 +306,10 @@ def write_loads(con: duckdb.DuckDBPyConnection, loads: list[Load], replace_table
                     load_id=load.load_id, target_table=load.table, source=load.source,
                     source_file=load.source_file, quarantined_at=load.loaded_at,
                 )
-                con.register("_quarantine", q)
+                register_frame(con, "_quarantine", q)
                 con.execute(f"INSERT INTO {QUARANTINE_TABLE} BY NAME SELECT * FROM _quarantine")
                 con.unregister("_quarantine")
-            con.register("_ledger", load.ledger_row)
+            register_frame(con, "_ledger", load.ledger_row)
             con.execute(f"INSERT INTO {LEDGER_TABLE} BY NAME SELECT * FROM _ledger")
             con.unregister("_ledger")
 
@@ -361,7 +371,7 @@ def retract_loads(con: duckdb.DuckDBPyConnection, load_ids: list[str], reason: s
         con.execute(_RETRACTIONS_DDL)
         removed = [_delete_loads(con, row.target_table, [row.load_id]) for row in found.itertuples()]
         out = found.assign(rows_removed=removed, reason=reason, retracted_at=now, run_id=run_id)
-        con.register("_retracted", out)
+        register_frame(con, "_retracted", out)
         con.execute(f"INSERT INTO {RETRACTIONS_TABLE} BY NAME SELECT * FROM _retracted")
         con.unregister("_retracted")
     return out
@@ -439,7 +449,7 @@ def release_table(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.Data
     raises (over budget): then nothing is written and the last release stays in place."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified.split('.')[0]}")
     privacy_ledger(con)
-    con.register("_release", frame)
+    register_frame(con, "_release", frame)
     try:
         with transaction(con):
             rows = _append_ledger_rows(con, ledger_rows)
@@ -453,7 +463,7 @@ def _append_ledger_rows(con: duckdb.DuckDBPyConnection, ledger_rows) -> pd.DataF
     """Inside the caller's transaction: `ledger_rows(ledger)` (which may raise: over budget)
     and its rows appended to the ledger."""
     rows = ledger_rows(con.execute(f"SELECT * FROM {PRIVACY_LEDGER_TABLE}").df())
-    con.register("_ledger_rows", rows)
+    register_frame(con, "_ledger_rows", rows)
     try:
         con.execute(f"INSERT INTO {PRIVACY_LEDGER_TABLE} BY NAME SELECT * FROM _ledger_rows")
     finally:

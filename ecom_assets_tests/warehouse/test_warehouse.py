@@ -10,8 +10,10 @@ from ecom_assets.warehouse import (
     PseudonymKeyMismatch,
     UnknownLoad,
     accounting_mismatches,
+    append_rows,
     connect,
     drop_partitions,
+    replace_table,
     retract_loads,
     retracted_hashes,
     write_loads,
@@ -164,3 +166,19 @@ def test_retracting_a_load_removes_it_everywhere_and_remembers_its_content(tmp_p
         assert retracted_hashes(con) == {"f" * 64}
         with pytest.raises(UnknownLoad):
             retract_loads(con, ["no-such-load"], reason="x")
+
+
+@pytest.mark.parametrize("position", [1, 2, 2999])
+def test_a_list_column_empty_on_the_sampled_rows_still_writes(position):
+    # DuckDB samples 1,000 rows at a stride to type an object column; with one non-empty
+    # list off that stride the column was typed NULL[] and the write failed (it did in CI,
+    # on serving.ad_copy's reasons, where one candidate in a hundred is rejected).
+    import duckdb
+
+    frame = pd.DataFrame({"reasons": [[] for _ in range(3000)]})
+    frame.at[position, "reasons"] = ["duplicate: the same text"]
+    con = duckdb.connect()
+    replace_table(con, "serving.example", frame)
+    append_rows(con, "serving.example", "CREATE TABLE IF NOT EXISTS serving.example (reasons VARCHAR[])", frame)
+    assert con.execute("SELECT typeof(reasons) FROM serving.example LIMIT 1").fetchone() == ("VARCHAR[]",)
+    assert con.execute("SELECT count(*) FROM serving.example WHERE len(reasons) > 0").fetchone() == (2,)
