@@ -240,16 +240,16 @@ def _reset_demo_window(warehouse, window: list[str], replay: list[str], table: s
     """The demo shop's event partitions are exactly its window: days an earlier demo run
     with other knobs left outside it are removed, and so is the week the drift scenario
     replays after the baseline (it must not be in the baseline)."""
-    from ecom_assets.warehouse import LEDGER_TABLE, drop_partitions, table_exists
+    from ecom_assets.warehouse import LEDGER_TABLE, table_exists
 
     with warehouse.connect() as con:
         if not table_exists(con, LEDGER_TABLE):
             return
         loaded = [r[0] for r in con.execute(f"SELECT DISTINCT partition_key FROM {LEDGER_TABLE} "
                                             "WHERE target_table = ? AND partition_key IS NOT NULL", [table]).fetchall()]
-        stale = sorted((set(loaded) - set(window)) | (set(loaded) & set(replay)))
-        if stale:
-            drop_partitions(con, table, stale)
+    stale = sorted((set(loaded) - set(window)) | (set(loaded) & set(replay)))
+    if stale:
+        warehouse.raw_store().drop_partitions(table, stale)
 
 
 def _archive_demo_ledger(warehouse) -> int:

@@ -22,6 +22,7 @@ from ecom_assets.privacy import PseudonymKey, load_or_create_key
 from ecom_assets.sources.public import PublicShop, read_recbole, read_s3rec
 from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop
 from ecom_assets.warehouse import connect, replace_table
+from ecom_assets.warehouse.raw_store import DuckDBRawStore
 
 
 class WarehouseResource(ConfigurableResource):
@@ -48,6 +49,10 @@ class WarehouseResource(ConfigurableResource):
         """`warehouse.replace_table` on a connection of its own: atomic, the old table stays on failure."""
         with self.connect() as con:
             return replace_table(con, qualified, frame, select, order_by)
+
+    def raw_store(self) -> DuckDBRawStore:
+        """Where the ingest assets write raw loads (ecom_assets.warehouse.raw_store.RawStore)."""
+        return DuckDBRawStore(self.resolved_path, lock_timeout_s=self.lock_timeout_s)
 
 
 class ModelStoreResource(ConfigurableResource):

@@ -36,3 +36,22 @@ def test_every_ml_package_says_what_it_owns():
     for init in sorted((PACKAGE / "ml").rglob("__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc and len(doc.split()) >= 5, f"{init.relative_to(PACKAGE)} needs a docstring saying what it owns"
+
+
+RAW_WRITES = {"write_loads", "record_refusals", "retract_loads", "drop_partitions", "ensure_raw_table"}
+
+
+def test_raw_tables_are_written_only_through_the_raw_store():
+    # ecom_assets.warehouse.raw_store.RawStore is the one door to the raw tables, so that
+    # another store (object storage + a distributed engine) replaces it in one place.
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "warehouse":
+            continue
+        tree = ast.parse(path.read_text())
+        used = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        used |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "ecom_assets.warehouse"
+                 for a in n.names}
+        if used & RAW_WRITES:
+            offenders[str(path.relative_to(PACKAGE))] = sorted(used & RAW_WRITES)
+    assert offenders == {}

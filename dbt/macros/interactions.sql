@@ -16,7 +16,7 @@ select
     user_id,
     item_id,
     sum({{ event_weight('event_type') }}
-        * pow(0.5, (epoch({{ reference_time }}) - epoch(event_time)) / 86400.0 / {{ var('half_life_days') }})) as weight,
+        * pow(0.5, ({{ epoch_seconds(reference_time) }} - {{ epoch_seconds('event_time') }}) / 86400.0 / {{ var('half_life_days') }})) as weight,
     sum({{ event_weight('event_type') }}) as raw_weight,
     count(*) as n_events,
     count(*) filter (where event_type = 'view') as n_views,

@@ -62,15 +62,11 @@ from ecom_assets.warehouse import (
     Load,
     UnknownLoad,
     accounting_mismatches,
-    ensure_raw_table,
     known_file_hashes,
     loads_of_file,
     open_refusals,
-    record_refusals,
-    retract_loads,
     retracted_hashes,
     table_exists,
-    write_loads,
 )
 
 # Daily event partitions start with the demo shop; the demo materialises its first
@@ -149,8 +145,7 @@ def _snapshot_asset(entity: str, context: AssetExecutionContext, source: ShopDat
     )
     tally.timed("validate", t0)
     t0 = time.perf_counter()
-    with warehouse.connect() as con:
-        write_loads(con, [load], replace_table=True)
+    warehouse.raw_store().write_loads([load], replace_table=True)
     tally.timed("write", t0)
     tally.add(load)
     return MaterializeResult(metadata={"table": RAW_TABLES[entity], **tally.metadata(key.origin)})
@@ -208,8 +203,8 @@ def raw_events(context: AssetExecutionContext, source: ShopDataSource, warehouse
         other_kind = []
         tally.timed("validate", t0)
         t0 = time.perf_counter()
-        with warehouse.connect() as con:  # one transaction per day: each partition lands whole or not at all
-            write_loads(con, [load])
+        # one commit per day: each partition lands whole or not at all
+        warehouse.raw_store().write_loads([load])
         tally.timed("write", t0)
         tally.add(load)
         context.log.info(f"events {day}: {load.rows_read} read, {len(load.accepted)} accepted, {len(load.quarantine)} quarantined")
@@ -294,9 +289,10 @@ def inbox(context: AssetExecutionContext, config: InboxConfig, source: ShopDataS
           warehouse: WarehouseResource, privacy: PrivacyResource):
     inbox_dir = source.resolved_inbox_dir
     planned, refused = _plan_inbox(config, inbox_dir)
-    with warehouse.connect() as con:
-        for entity in ENTITIES:  # the tables exist even before the first file, for dbt
-            ensure_raw_table(con, INBOX_TABLES[entity], SCHEMAS[entity])
+    store = warehouse.raw_store()
+    # the tables exist even before the first file, for dbt
+    store.ensure_tables({INBOX_TABLES[entity]: SCHEMAS[entity] for entity in ENTITIES})
+    with warehouse.connect(read_only=True) as con:
         done = {r[0] for r in con.execute(f"SELECT sha256 FROM {LEDGER_TABLE} WHERE sha256 IS NOT NULL").fetchall()}
         retracted = retracted_hashes(con)
         earlier = dict(con.execute(f"SELECT source_file, load_id FROM {LEDGER_TABLE} WHERE source_file IS NOT NULL "
@@ -331,9 +327,8 @@ def inbox(context: AssetExecutionContext, config: InboxConfig, source: ShopDataS
         context.log.info(f"{path.name}: mapping {load.mapping}, {load.rows_read} rows read"
                          + (" (replaces the file's earlier content)" if load.supersedes else ""))
     not_read = unrecognised_inbox_files(inbox_dir)
-    with warehouse.connect() as con:
-        write_loads(con, [ld for batch in loads.values() for ld in batch])
-        record_refusals(con, refusals, context.run_id)
+    store.write_loads([ld for batch in loads.values() for ld in batch])
+    store.record_refusals(refusals, context.run_id)
     for file, why in not_read:
         context.log.warning(f"not read: {file}: {why}")
     for entity in ENTITIES:
@@ -418,14 +413,14 @@ class RetractConfig(Config):
 def retract(context: OpExecutionContext, config: RetractConfig, warehouse: WarehouseResource) -> None:
     if bool(config.load_id) == bool(config.source_file):
         raise Failure("retract_load needs exactly one of load_id or source_file")
-    with warehouse.connect() as con:
+    with warehouse.connect(read_only=True) as con:
         load_ids = [config.load_id] if config.load_id else loads_of_file(con, config.source_file)
-        if not load_ids:
-            raise Failure(f"no load of {config.source_file!r} in {LEDGER_TABLE}")
-        try:
-            out = retract_loads(con, load_ids, config.reason, context.run_id)
-        except UnknownLoad as exc:
-            raise Failure(str(exc)) from exc
+    if not load_ids:
+        raise Failure(f"no load of {config.source_file!r} in {LEDGER_TABLE}")
+    try:
+        out = warehouse.raw_store().retract_loads(load_ids, config.reason, context.run_id)
+    except UnknownLoad as exc:
+        raise Failure(str(exc)) from exc
     for row in out.itertuples():
         context.log.info(f"retracted {row.load_id} ({row.source_file or row.target_table}): {row.rows_removed} rows removed")
 

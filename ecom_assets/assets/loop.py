@@ -51,7 +51,7 @@ from ecom_assets.deployment import compute_for
 from ecom_assets.ingestion import build_load
 from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
 from ecom_assets.sources.mappings import MAPPINGS
-from ecom_assets.warehouse import append_rows, replace_rows, write_loads
+from ecom_assets.warehouse import append_rows, replace_rows
 from ecom_assets.warehouse.registry import GateDecision, history, record_decision
 
 GROUP = "loop"
@@ -157,8 +157,7 @@ def copy_loop(context: AssetExecutionContext, config: LoopConfig, source: ShopDa
     load = build_load(frame, mapping=MAPPINGS["canonical_impressions"], key=key.key, table="raw.impressions",
                       load_id=f"{source.kind}:impressions:{day}", source=source.kind, partition_key=day,
                       run_id=context.run_id)
-    with warehouse.connect() as con:
-        write_loads(con, [load])
+    warehouse.raw_store().write_loads([load])
     clicks = frame["clicked"].to_numpy(float)
     yield MaterializeResult(asset_key=IMPRESSIONS_KEY, metadata={
         "rows_read": load.rows_read, "rows_accepted": len(load.accepted), "rows_quarantined": len(load.quarantine),

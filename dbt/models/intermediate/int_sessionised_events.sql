@@ -11,13 +11,14 @@ flagged as (
         *,
         case
             when previous_time is null
-              or epoch(event_time) - epoch(previous_time) > {{ var('session_gap_minutes') }} * 60 then 1
+              or event_time > {{ dbt.dateadd('minute', var('session_gap_minutes'), 'previous_time') }} then 1
             else 0
         end as starts_session
     from ordered
 )
 select
-    * exclude (starts_session, previous_time),
+    event_id, event_time, event_date, user_id, source_session_id, event_type, item_id, price, quantity,
+    dwell_seconds, device, origin, load_id,
     user_id || ':' || cast(
         sum(starts_session) over (partition by user_id order by event_time, event_id rows unbounded preceding)
         as varchar) as session_key

@@ -1,10 +1,10 @@
 -- One row per behavioural session.
 select
     session_key,
-    any_value(user_id) as user_id,
+    min(user_id) as user_id,  -- one user per session key
     min(event_time) as session_start,
     max(event_time) as session_end,
-    epoch(max(event_time)) - epoch(min(event_time)) as duration_seconds,
+    {{ epoch_seconds('max(event_time)') }} - {{ epoch_seconds('min(event_time)') }} as duration_seconds,
     count(*) as n_events,
     count(*) filter (where event_type = 'view') as n_views,
     count(*) filter (where event_type = 'click') as n_clicks,

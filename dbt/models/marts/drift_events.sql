@@ -5,21 +5,20 @@
 {{ config(materialized='view') }}
 with bounds as (
     select
-        c.cutoff,
+        cutoff,
         {% if var('drift_reference_days') | float > 0 -%}
-        to_days(cast({{ var('drift_reference_days') }} as integer))
+        {{ dbt.dateadd('day', -(var('drift_reference_days') | int), 'cutoff') }}
         {%- else -%}
-        max(e.event_time) - c.cutoff
-        {%- endif %} as span
-    from {{ ref('split_cutoff') }} c cross join {{ ref('stg_events') }} e
-    group by c.cutoff
+        cutoff - (max_event_time - cutoff)
+        {%- endif %} as reference_start
+    from {{ ref('split_cutoff') }}
 ),
 labelled as (
     select
         e.*,
         p.category_l2,
         case when e.event_time >= b.cutoff then 'current'
-             when e.event_time >= b.cutoff - b.span then 'reference' end as win
+             when e.event_time >= b.reference_start then 'reference' end as win
     from {{ ref('stg_events') }} e
     cross join bounds b
     left join {{ ref('stg_products') }} p using (item_id)

@@ -4,8 +4,12 @@
 with cut as (
     select cutoff, max_event_time from {{ ref('split_cutoff') }}
 )
-select cut.cutoff - to_days(cast(d.range as integer)) as as_of, 'history' as purpose, cast(d.range as integer) as days_before_cutoff
-from cut cross join range(0, {{ var('feature_snapshot_days') }} + 1) as d
+{% for days_before in range((var('feature_snapshot_days') | int) + 1) -%}
+select {{ dbt.dateadd('day', -days_before, 'cutoff') }} as as_of, 'history' as purpose,
+       cast({{ days_before }} as integer) as days_before_cutoff
+from cut
 union all
-select max_event_time + interval 1 second as as_of, 'serving' as purpose, null as days_before_cutoff
+{% endfor -%}
+select {{ dbt.dateadd('second', 1, 'max_event_time') }} as as_of, 'serving' as purpose,
+       cast(null as integer) as days_before_cutoff
 from cut

@@ -58,7 +58,7 @@ select
     p.stock_qty,
     p.launch_date,
     case when p.price is null then null
-         else ntile(5) over (partition by p.category_l2, p.price is null order by p.price) end as price_band,
+         else ntile(5) over (partition by p.category_l2, p.price is null order by p.price, i.item_id) end as price_band,
     coalesce(c.views, 0) as views,
     coalesce(c.clicks, 0) as clicks,
     coalesce(c.add_to_carts, 0) as add_to_carts,
@@ -67,9 +67,9 @@ select
     coalesce(c.revenue, 0) as revenue,
     coalesce(c.n_users, 0) as n_users,
     coalesce(f.sessions, 0) as sessions,
-    f.click_sessions::double / nullif(f.view_sessions, 0) as ctr,
-    f.cart_sessions::double / nullif(f.sessions, 0) as add_to_cart_rate,
-    f.purchase_sessions::double / nullif(f.sessions, 0) as conversion_rate,
+    cast(f.click_sessions as double) / nullif(f.view_sessions, 0) as ctr,
+    cast(f.cart_sessions as double) / nullif(f.sessions, 0) as add_to_cart_rate,
+    cast(f.purchase_sessions as double) / nullif(f.sessions, 0) as conversion_rate,
     coalesce(c.interaction_weight, 0) as interaction_weight,
     rank() over (order by coalesce(c.interaction_weight, 0) desc) as popularity_rank
 from items i

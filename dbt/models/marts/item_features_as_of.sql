@@ -17,9 +17,9 @@ counts as (
         count(*) filter (where event_type = 'click') as clicks,
         count(*) filter (where event_type = 'purchase') as purchases,
         count(distinct user_id) as n_users,
-        count(*) filter (where event_time >= as_of - interval 7 days) as events_last_7_days,
+        count(*) filter (where event_time >= {{ dbt.dateadd('day', -7, 'as_of') }}) as events_last_7_days,
         sum({{ event_weight('event_type') }}
-            * pow(0.5, (epoch(as_of) - epoch(event_time)) / 86400.0 / {{ var('half_life_days') }})) as decayed_weight,
+            * pow(0.5, ({{ epoch_seconds('as_of') }} - {{ epoch_seconds('event_time') }}) / 86400.0 / {{ var('half_life_days') }})) as decayed_weight,
         min(event_time) as first_event_time
     from before
     group by as_of, item_id
@@ -33,9 +33,10 @@ select
     c.n_users,
     c.events_last_7_days,
     c.decayed_weight,
-    c.clicks::double / nullif(c.views, 0) as ctr,
-    c.purchases::double / nullif(c.views, 0) as conversion_rate,
-    (epoch(c.as_of) - epoch(least(c.first_event_time, coalesce(cast(p.launch_date as timestamp), c.first_event_time))))
+    cast(c.clicks as double) / nullif(c.views, 0) as ctr,
+    cast(c.purchases as double) / nullif(c.views, 0) as conversion_rate,
+    ({{ epoch_seconds('c.as_of') }}
+     - {{ epoch_seconds('least(c.first_event_time, coalesce(cast(p.launch_date as timestamp), c.first_event_time))') }})
         / 86400.0 as age_days
 from counts c
 left join {{ ref('stg_products') }} p using (item_id)

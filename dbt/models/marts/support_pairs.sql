@@ -8,9 +8,9 @@ with answers as (
 ),
 tickets as (
     select ticket_id, user_id, created_at, language, channel, question, intent, item_id,
-           lower(trim(regexp_replace(answer, '\s+', ' ', 'g'))) as answer_key
+           {{ answer_key('answer') }} as answer_key
     from {{ ref('stg_support_tickets') }}
-    where answer is not null and trim(answer) != ''
+    where answer is not null and trim(answer) <> ''
 )
 select t.ticket_id, t.user_id, t.created_at, t.language, t.channel, t.question, t.intent, t.item_id,
        coalesce(by_text.answer_id, by_intent.answer_id) as answer_id

@@ -42,12 +42,21 @@ category_weights as (
     where category_l2 is not null
     group by user_id, category_l2
 ),
+ranked_categories as (
+    select
+        user_id,
+        category_l2,
+        round(w / sum(w) over (partition by user_id), 4) as share,
+        row_number() over (partition by user_id order by w desc, category_l2) as category_rank
+    from category_weights
+    where w > 0
+),
 category_affinity as (
     select
         user_id,
-        list(category_l2 order by w desc, category_l2)[1:3] as top_categories,
-        list(round(w / total, 4) order by w desc, category_l2)[1:3] as top_category_shares
-    from (select *, sum(w) over (partition by user_id) as total from category_weights where w > 0)
+        array_agg(category_l2 order by category_rank) filter (where category_rank <= 3) as top_categories,
+        array_agg(share order by category_rank) filter (where category_rank <= 3) as top_category_shares
+    from ranked_categories
     group by user_id
 ),
 all_users as (
@@ -76,8 +85,9 @@ select
     coalesce(s.session_conversion_rate, 0) as session_conversion_rate,
     -- purchases per 30 days of observed activity
     coalesce(b.n_purchases, 0) * 30.0
-        / greatest((epoch(r.reference_time) - epoch(b.first_event_time)) / 86400.0, 1.0) as purchase_frequency,
-    (epoch(r.reference_time) - epoch(b.last_event_time)) / 86400.0 as recency_days,
+        / greatest(({{ epoch_seconds('r.reference_time') }} - {{ epoch_seconds('b.first_event_time') }}) / 86400.0, 1.0)
+        as purchase_frequency,
+    ({{ epoch_seconds('r.reference_time') }} - {{ epoch_seconds('b.last_event_time') }}) / 86400.0 as recency_days,
     coalesce(b.monetary_value, 0) as monetary_value,
     b.avg_price_viewed,
     c.top_categories,

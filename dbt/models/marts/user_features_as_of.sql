@@ -20,14 +20,14 @@ select
     count(*) filter (where event_type = 'purchase') as n_purchases,
     count(distinct item_id) as n_distinct_items,
     coalesce(sum(dwell_seconds), 0) as browse_seconds,
-    count(*) filter (where event_type = 'click')::double / count(distinct session_key) as click_depth,
-    count(distinct session_key) filter (where event_type = 'purchase')::double / count(distinct session_key)
+    cast(count(*) filter (where event_type = 'click') as double) / count(distinct session_key) as click_depth,
+    cast(count(distinct session_key) filter (where event_type = 'purchase') as double) / count(distinct session_key)
         as session_conversion_rate,
     count(*) filter (where event_type = 'purchase') * 30.0
-        / greatest((epoch(as_of) - epoch(min(event_time))) / 86400.0, 1.0) as purchase_frequency,
-    (epoch(as_of) - epoch(max(event_time))) / 86400.0 as recency_days,
+        / greatest(({{ epoch_seconds('as_of') }} - {{ epoch_seconds('min(event_time)') }}) / 86400.0, 1.0) as purchase_frequency,
+    ({{ epoch_seconds('as_of') }} - {{ epoch_seconds('max(event_time)') }}) / 86400.0 as recency_days,
     coalesce(sum(price * coalesce(quantity, 1)) filter (where event_type = 'purchase'), 0) as monetary_value,
     avg(price) filter (where event_type in ('view', 'click')) as avg_price_viewed,
-    count(*) filter (where event_time >= as_of - interval 7 days) as events_last_7_days
+    count(*) filter (where event_time >= {{ dbt.dateadd('day', -7, 'as_of') }}) as events_last_7_days
 from before
 group by as_of, user_id

@@ -1,8 +1,10 @@
 -- Behaviour events from every source, one row per event.
 with unioned as (
-    select *, 'source' as origin from {{ source('raw', 'events') }}
-    union all by name
-    select *, 'inbox' as origin from {{ source('raw', 'inbox_events') }}
+    {{ union_deliveries(
+        ['event_id', 'event_time', 'user_id', 'session_id', 'event_type', 'item_id', 'price', 'quantity',
+         'dwell_seconds', 'device'],
+        [(source('raw', 'events'), [('origin', "'source'")]),
+         (source('raw', 'inbox_events'), [('origin', "'inbox'")])]) }}
 )
 select
     event_id,

@@ -2,11 +2,13 @@
 -- delivered again (edited, re-exported) keeps its newest delivery; the inbox wins over the
 -- configured source, as for tickets.
 with unioned as (
-    select *, 2 as priority from {{ source('raw', 'faq') }}
-    union all by name
-    select *, 1 as priority from {{ source('raw', 'inbox_faq') }}
+    {{ union_deliveries(
+        ['answer_id', 'language', 'question', 'answer', 'category', 'updated_at'],
+        [(source('raw', 'faq'), [('priority', 2)]),
+         (source('raw', 'inbox_faq'), [('priority', 1)])]) }}
+),
+newest as (
+    {{ newest_delivery('unioned', 'answer_id, language') }}
 )
 select answer_id, language, question, answer, category, updated_at
-from unioned
-qualify row_number() over (partition by answer_id, language
-                           order by priority, _loaded_at desc nulls last, _source_row desc) = 1
+from newest

@@ -1,8 +1,13 @@
 -- One row per product; a product delivered by both the source and the inbox keeps the inbox version.
 with unioned as (
-    select *, 'source' as origin, 2 as priority from {{ source('raw', 'products') }}
-    union all by name
-    select *, 'inbox' as origin, 1 as priority from {{ source('raw', 'inbox_products') }}
+    {{ union_deliveries(
+        ['item_id', 'title_en', 'title_zh', 'description_en', 'description_zh', 'category_l1', 'category_l2', 'brand',
+         'price', 'discount_pct', 'currency', 'stock_qty', 'is_active', 'rating', 'launch_date'],
+        [(source('raw', 'products'), [('origin', "'source'"), ('priority', 2)]),
+         (source('raw', 'inbox_products'), [('origin', "'inbox'"), ('priority', 1)])]) }}
+),
+newest as (
+    {{ newest_delivery('unioned', 'item_id') }}
 )
 select
     item_id,
@@ -23,7 +28,4 @@ select
     rating,
     launch_date,
     origin
-from unioned
--- Newest delivery wins: the load's time first, the row within the load second (an older
--- file's row 500 must not beat a newer file's row 3).
-qualify row_number() over (partition by item_id order by priority, _loaded_at desc nulls last, _source_row desc) = 1
+from newest

@@ -1,16 +1,13 @@
 -- One row per (pseudonymised) user.
 with unioned as (
-    select *, 2 as priority from {{ source('raw', 'users') }}
-    union all by name
-    select *, 1 as priority from {{ source('raw', 'inbox_users') }}
+    {{ union_deliveries(
+        ['user_id', 'signup_date', 'country', 'city', 'age_band', 'preferred_language', 'segment'],
+        [(source('raw', 'users'), [('priority', 2)]),
+         (source('raw', 'inbox_users'), [('priority', 1)])]) }}
 ),
 
 newest as (
-    select *
-    from unioned
-    -- Newest delivery wins: the load's time first, the row within the load second (an older
-    -- file's row 500 must not beat a newer file's row 3).
-    qualify row_number() over (partition by user_id order by priority, _loaded_at desc nulls last, _source_row desc) = 1
+    {{ newest_delivery('unioned', 'user_id') }}
 )
 
 select
