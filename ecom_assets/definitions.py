@@ -46,7 +46,13 @@ from ecom_assets.assets.text import text_assets, text_checks
 from ecom_assets.dbt_project import dbt_resource
 from ecom_assets.deployment import executor as deployment_executor
 from ecom_assets.jobs import PARTITIONED_STAGES, STAGE_DESCRIPTIONS, STAGES
-from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
+from ecom_assets.resources import (
+    BatchComputeResource,
+    ModelStoreResource,
+    PrivacyResource,
+    ShopDataSource,
+    WarehouseResource,
+)
 
 OWNERS = {"ingest": ["team:data-platform"], "features": ["team:data-platform"], "text": ["team:ml"], "recommend": ["team:recsys"],
           "copy": ["team:marketing-ml"], "monitoring": ["team:data-platform"], "loop": ["team:marketing-ml"],
@@ -72,6 +78,7 @@ def build_resources(**overrides) -> dict:
         "privacy": PrivacyResource(),
         "source": ShopDataSource(),
         "dbt": dbt_resource(),
+        "batch": BatchComputeResource(),
     }
     resources.update(overrides)
     return resources

@@ -18,6 +18,7 @@ from dagster import ConfigurableResource
 from pydantic import Field as PydanticField
 
 from ecom_assets import paths
+from ecom_assets.ml.common.parallel import LocalRunner, RayRunner, Runner
 from ecom_assets.privacy import PseudonymKey, load_or_create_key
 from ecom_assets.sources.public import PublicShop, read_recbole, read_s3rec
 from ecom_assets.sources.synthetic import ShopConfig, SyntheticShop
@@ -53,6 +54,36 @@ class WarehouseResource(ConfigurableResource):
     def raw_store(self) -> DuckDBRawStore:
         """Where the ingest assets write raw loads (ecom_assets.warehouse.raw_store.RawStore)."""
         return DuckDBRawStore(self.resolved_path, lock_timeout_s=self.lock_timeout_s)
+
+
+BATCH_BACKENDS = ("local", "ray")
+
+
+class BatchComputeResource(ConfigurableResource):
+    """Where the data-parallel batch steps (item embedding, recommendation scoring, copy
+    generation) run their shards: in the step's own process (`local`, the default), or as
+    Ray tasks (`ray`): on the cluster at `ray_address` when set (a KubeRay head,
+    "ray://head:10001"), else on a local Ray cluster the step starts (ray.init) with
+    `ray_num_cpus` CPUs. Either way the results are the same (ml/common/parallel.py)."""
+
+    backend: str = PydanticField(default="", description="local or ray; default $ECOM_BATCH_BACKEND or local")
+    ray_address: str = PydanticField(default="", description="default $ECOM_RAY_ADDRESS; empty: a local cluster")
+    ray_num_cpus: int = PydanticField(default=0, description="CPUs of a local Ray cluster (0: all of the machine's)")
+    ray_cpus_per_task: float = 1.0
+
+    @property
+    def resolved_backend(self) -> str:
+        backend = (self.backend or os.environ.get("ECOM_BATCH_BACKEND") or "local").strip().lower()
+        if backend not in BATCH_BACKENDS:
+            raise ValueError(f"batch backend {backend!r} (BatchComputeResource.backend or $ECOM_BATCH_BACKEND) is not "
+                             f"one of {', '.join(BATCH_BACKENDS)}")
+        return backend
+
+    def runner(self) -> Runner:
+        if self.resolved_backend == "local":
+            return LocalRunner()
+        return RayRunner(address=self.ray_address or os.environ.get("ECOM_RAY_ADDRESS", ""),
+                         num_cpus=self.ray_num_cpus, cpus_per_task=self.ray_cpus_per_task)
 
 
 class ModelStoreResource(ConfigurableResource):

@@ -79,3 +79,30 @@ def test_dagster_definitions_validate_passes(profile):
     done = subprocess.run([str(dagster), "definitions", "validate", "-m", "ecom_assets.definitions"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+
+
+def test_the_batch_backend_comes_from_the_environment_and_an_unknown_one_is_refused(monkeypatch):
+    from ecom_assets.ml.common.parallel import LocalRunner, RayRunner
+    from ecom_assets.resources import BatchComputeResource
+
+    monkeypatch.delenv("ECOM_BATCH_BACKEND", raising=False)
+    assert isinstance(BatchComputeResource().runner(), LocalRunner)
+    monkeypatch.setenv("ECOM_BATCH_BACKEND", "ray")
+    monkeypatch.setenv("ECOM_RAY_ADDRESS", "ray://head:10001")
+    runner = BatchComputeResource().runner()  # not connected until it first maps
+    assert isinstance(runner, RayRunner) and runner.address == "ray://head:10001"
+    assert isinstance(BatchComputeResource(backend="local").runner(), LocalRunner)
+    monkeypatch.setenv("ECOM_BATCH_BACKEND", "spark")
+    with pytest.raises(ValueError, match="ECOM_BATCH_BACKEND"):
+        BatchComputeResource().runner()
+
+
+def test_the_batch_steps_take_the_batch_resource():
+    from dagster import AssetKey
+
+    from ecom_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in (["ml", "item_embeddings"], ["serving", "recommendations"], ["serving", "ad_copy"]):
+        node = graph.get(AssetKey(key))
+        assert "batch" in node.assets_def.required_resource_keys, key

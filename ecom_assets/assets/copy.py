@@ -52,7 +52,7 @@ from ecom_assets.assets.privacy import SEGMENT_INTERESTS_KEY, read_segment_inter
 from ecom_assets.assets.shop_tables import read_catalogue
 from ecom_assets.deployment import compute_for
 from ecom_assets.ml.common.rescoring import rescore_champion
-from ecom_assets.resources import ModelStoreResource, WarehouseResource
+from ecom_assets.resources import BatchComputeResource, ModelStoreResource, WarehouseResource
 
 GROUP = "copy"
 POOL = "warehouse"
@@ -256,11 +256,18 @@ def ad_copy_generator_onnx(context: AssetExecutionContext, warehouse: WarehouseR
        description="serving.ad_copy: variants per product, segment and language from the champion generator on "
                    "onnxruntime, slots filled from the catalogue, reviewed and scored; rejected candidates kept with "
                    "their reasons (passed = false) and never published.")
-def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: WarehouseResource) -> MaterializeResult:
+def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: WarehouseResource,
+            batch: BatchComputeResource) -> MaterializeResult:
     from transformers import AutoConfig, AutoTokenizer
 
     from ecom_assets.ml.common.text_safety import counts_by_kind
-    from ecom_assets.ml.copy.copywriting import DEFAULT_TEMPLATES, attribute_vocabulary, validate_templates, write_copy
+    from ecom_assets.ml.copy.copywriting import (
+        DEFAULT_TEMPLATES,
+        DecoderFiles,
+        attribute_vocabulary,
+        validate_templates,
+        write_copy,
+    )
     from ecom_assets.ml.copy.generator import OnnxDecoder, Sampling
     from ecom_assets.ml.copy.review import CHANNELS, distinct_n
 
@@ -279,8 +286,10 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
                         top_k=config.top_k, top_p=config.top_p, repetition_penalty=config.repetition_penalty,
                         seed=config.seed)
     vocabulary = attribute_vocabulary(_copy_examples(warehouse))
+    runner = batch.runner()
     table = write_copy(products, interests, templates, config.languages, config.variants, decoder, sampling,
-                       config.batch_size, log=context.log.info, vocabulary=vocabulary, redraws=config.redraws)
+                       config.batch_size, log=context.log.info, vocabulary=vocabulary, redraws=config.redraws,
+                       runner=runner, decoder_files=DecoderFiles(str(folder)))
     table = table.assign(generator_version=champ["version"], generated_at=datetime.now(timezone.utc).replace(tzinfo=None))
     warehouse.replace_table("serving.ad_copy", table)
     published = table[table["passed"]]
@@ -292,7 +301,7 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
     ppl = champ["metrics"]["held_out_perplexity"]
     samples = published.sort_values("score", ascending=False).groupby("language").head(3)
     return MaterializeResult(metadata={
-        "dagster/row_count": len(table), "published": len(published),
+        "dagster/row_count": len(table), "published": len(published), "batch_backend": runner.name,
         "rejection_rate": round(1 - len(published) / max(len(table), 1), 4),
         "rejections_by_reason": MetadataValue.json({k: int(v) for k, v in reasons.items()}),
         "safety_rejections_by_kind": MetadataValue.json(safety),

@@ -45,10 +45,16 @@ from ecom_assets.assets.shop_tables import (
 )
 from ecom_assets.deployment import compute_for
 from ecom_assets.ml.common.rescoring import rescore_champion
-from ecom_assets.ml.recsys.lists import cold_start_lists, recommendation_lists
+from ecom_assets.ml.recsys.lists import StrategyFile, cold_start_lists, recommendation_lists
 from ecom_assets.ml.recsys.strategy import load_strategy
 from ecom_assets.ml.recsys.training import RecommenderSettings, privacy_releases, score_saved_model, train_recommender
-from ecom_assets.resources import ModelStoreResource, PrivacyResource, ShopDataSource, WarehouseResource
+from ecom_assets.resources import (
+    BatchComputeResource,
+    ModelStoreResource,
+    PrivacyResource,
+    ShopDataSource,
+    WarehouseResource,
+)
 
 GROUP = "recommend"
 POOL = "warehouse"
@@ -269,7 +275,8 @@ champion_challenger_gate = gate_check(MODEL_NAME, AssetKey(["ml", "recommender"]
                    "bought items excluded, hidden and out-of-stock items filtered; users who joined after the "
                    "champion's training get popular items of their segment or country and of what they viewed since (from the "
                    "differentially private privacy/popular_items).")
-def recommendations(context: AssetExecutionContext, config: ServingConfig, warehouse: WarehouseResource) -> MaterializeResult:
+def recommendations(context: AssetExecutionContext, config: ServingConfig, warehouse: WarehouseResource,
+                    batch: BatchComputeResource) -> MaterializeResult:
     config_problems = serving_config_problems(config)
     if config_problems:
         raise ValueError("serving/recommendations config: " + "; ".join(config_problems))
@@ -280,7 +287,9 @@ def recommendations(context: AssetExecutionContext, config: ServingConfig, wareh
     known = pd.Index(extras["user_ids"])
     constrained = config.new_item_floor > 0 or config.brand_cap is not None
     pool = config.k * max(1, config.candidates_per_slot) if constrained else config.k
-    frame = recommendation_lists(model, known, pd.Index(extras["item_ids"]), events, catalogue, pool, config.exclude)
+    runner = batch.runner()
+    frame = recommendation_lists(model, known, pd.Index(extras["item_ids"]), events, catalogue, pool, config.exclude,
+                                 runner=runner, model_file=StrategyFile(champ["artifact_path"], champ["sha256"]))
     shares = frame.attrs.get("strategy_shares", {})
     # Users who joined after the champion's training: popular in their segment or country,
     # and in what they viewed since, each slot with its reason.
@@ -299,7 +308,7 @@ def recommendations(context: AssetExecutionContext, config: ServingConfig, wareh
     kinds = frame["reason"].str.extract(r"^(often bought with|because you viewed|similar to|popular in|popular with)")[0].value_counts()
     return MaterializeResult(metadata={
         "dagster/row_count": len(frame), "users": int(frame["user_id"].nunique()), "model_version": champ["version"],
-        "cold_start_users": int(cold["user_id"].nunique()) if len(cold) else 0,
+        "cold_start_users": int(cold["user_id"].nunique()) if len(cold) else 0, "batch_backend": runner.name,
         "strategy_mix": MetadataValue.json(frame["strategy"].value_counts().to_dict()),
         "reason_mix": MetadataValue.json(kinds.to_dict()), **exposure,
         "score_share_by_strategy": MetadataValue.json(shares),

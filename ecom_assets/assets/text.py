@@ -12,6 +12,7 @@
 """
 
 
+import time
 from typing import Literal
 
 import numpy as np
@@ -47,7 +48,7 @@ from ecom_assets.deployment import compute_for
 from ecom_assets.ml.common.model_card import read_card
 from ecom_assets.ml.common.model_files import write_manifest
 from ecom_assets.ml.text.export import MAX_ABS_DIFF, MIN_INT8_COSINE
-from ecom_assets.resources import ModelStoreResource, WarehouseResource
+from ecom_assets.resources import BatchComputeResource, ModelStoreResource, WarehouseResource
 from ecom_assets.warehouse import table_exists
 
 GROUP = "text"
@@ -254,11 +255,9 @@ def _existing_embeddings(warehouse: WarehouseResource) -> pd.DataFrame:
        **compute_for("ml/item_embeddings", POOL),
        description="ml.item_embeddings (item_id, model_version, text_hash, embedding FLOAT[d]) from the champion encoder "
                    "on onnxruntime; items whose text and model are unchanged keep their vectors.")
-def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    from transformers import AutoTokenizer
-
-    from ecom_assets.ml.text.embedding import reembed
-    from ecom_assets.ml.text.encoder import OnnxEncoder
+def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, warehouse: WarehouseResource,
+                    batch: BatchComputeResource) -> MaterializeResult:
+    from ecom_assets.ml.text.embedding import EncoderFiles, embed_texts, reembed
     from ecom_assets.ml.text.product_text import product_texts
 
     champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/item_embeddings")
@@ -267,14 +266,14 @@ def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, war
     catalogue = read_catalogue(warehouse)
     items = pd.DataFrame({"item_id": catalogue["item_id"], "text": product_texts(catalogue, card["language"])})
     onnx_path = folder / "onnx" / ("model_int8.onnx" if config.precision == "int8" else "model.onnx")
-    encoder = OnnxEncoder(onnx_path, AutoTokenizer.from_pretrained(str(folder)), card["max_length"])
+    files = EncoderFiles(str(onnx_path), str(folder), card["max_length"])
+    runner = batch.runner()
 
     def encode(texts: list[str]) -> np.ndarray:
-        chunks, step = [], config.batch_size * 20
-        for start in range(0, len(texts), step):
-            chunks.append(encoder.encode(texts[start:start + step], batch_size=config.batch_size))
-            context.log.info(f"embedded {min(start + step, len(texts)):,} / {len(texts):,} items")
-        return np.concatenate(chunks)
+        started = time.perf_counter()
+        vectors = embed_texts(texts, files, config.batch_size, runner)
+        context.log.info(f"embedded {len(texts):,} items in {time.perf_counter() - started:.1f}s on {runner.name}")
+        return vectors
 
     table, embedded = reembed(items, _existing_embeddings(warehouse), champ["version"], encode)
     dimension = len(table["embedding"].iloc[0])
@@ -283,7 +282,7 @@ def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, war
                             order_by="item_id")
     return MaterializeResult(metadata={
         "dagster/row_count": len(table), "model_version": champ["version"], "dimension": int(dimension),
-        "embedded": embedded, "reused": len(table) - embedded, "precision": config.precision,
+        "embedded": embedded, "reused": len(table) - embedded, "precision": config.precision, "batch_backend": runner.name,
         "preview": preview(items, rows=5)})
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ecom_assets.ml.common.parallel import LocalRunner, Runner, cached_per_process, cpus_per_worker, shard_bounds
 from ecom_assets.ml.common.text_safety import facts_stated
 from ecom_assets.ml.copy.attributes import (
     AttributeVocabulary,
@@ -304,16 +305,66 @@ def _decode(decoder, sampling, prompts: list[str], batch_size: int, seed: int, l
     return texts
 
 
+# Prompts per shard on a cluster, in batches: each batch's sampling seed is the run's seed
+# plus the batch's offset in the whole run, so a shard that knows its offset draws exactly
+# what the single-process path draws.
+SHARD_BATCHES = 8
+
+
+@dataclass(frozen=True)
+class DecoderFiles:
+    """The champion generator's folder (onnx/decoder.onnx, tokenizer, config): what each
+    worker loads (once) to generate its shard."""
+
+    folder: str
+
+
+def _load_decoder(files: DecoderFiles, threads: int):
+    from pathlib import Path
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from ecom_assets.ml.copy.generator import OnnxDecoder
+
+    folder = Path(files.folder)
+    return OnnxDecoder.for_model(folder / "onnx" / "decoder.onnx", AutoTokenizer.from_pretrained(folder),
+                                 AutoConfig.from_pretrained(folder), threads)
+
+
+_cached_decoder = cached_per_process(_load_decoder)
+
+
+def _decode_shard(shard, files: DecoderFiles, sampling, batch_size: int, seed: int, threads: int) -> list[str]:
+    start, prompts, blocked = shard
+    return _decode(_cached_decoder(files, threads), sampling, prompts, batch_size, seed + start, lambda _: None, blocked)
+
+
+def _decode_all(decoder, sampling, prompts: list[str], batch_size: int, seed: int, log, blocked,
+                runner: Runner, decoder_files: DecoderFiles | None) -> list[str]:
+    if isinstance(runner, LocalRunner) or not prompts:
+        return _decode(decoder, sampling, prompts, batch_size, seed, log, blocked)
+    if decoder_files is None:
+        raise ValueError("generating on a cluster needs the generator's folder (decoder_files)")
+    shards = [(a, prompts[a:b], blocked[a:b]) for a, b in shard_bounds(len(prompts), batch_size * SHARD_BATCHES,
+                                                                          align=batch_size)]
+    parts = runner.map(_decode_shard, shards, decoder_files, sampling, batch_size, seed, cpus_per_worker(runner))
+    log(f"generated {len(prompts):,} candidates in {len(shards)} shards on {runner.name}")
+    return [text for part in parts for text in part]
+
+
 def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], templates: list[dict], languages: list[str],
                variants: int, decoder, sampling, batch_size: int, log=print,
-               vocabulary: AttributeVocabulary | None = None, redraws: int = 2) -> pd.DataFrame:
+               vocabulary: AttributeVocabulary | None = None, redraws: int = 2, runner: Runner | None = None,
+               decoder_files: DecoderFiles | None = None) -> pd.DataFrame:
     """Generate, fill, review and score every candidate; one row per candidate.
 
     The variants of one product, segment and language ask for different families (the
     first always the segment's), and none may repeat another: a candidate whose reviewed
     text a sibling already has is drawn again (`redraws` times, with new seeds) and, if it
     still repeats, kept as rejected with the reason. `vocabulary` turns on the attribute
-    check (ml.copy.attributes) of the review."""
+    check (ml.copy.attributes) of the review. With a `runner` other than the local one the
+    first draw of every candidate runs in shards as its tasks, each worker loading the
+    generator from `decoder_files`; the candidates are the same."""
     vocabulary = vocabulary if vocabulary is not None else AttributeVocabulary.build()
     jobs, blocked = [], []
     for row in products.to_dict("records"):
@@ -329,7 +380,8 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
                           prompt(language, segment, seg_interests, row.get("category_l2") or "", row.get("brand") or "",
                                  on_sale, attributes, styles[v % len(styles)])) for v in range(variants)]
                 blocked += [banned] * variants
-    texts = _decode(decoder, sampling, [j[5] for j in jobs], batch_size, sampling.seed, log, blocked)
+    texts = _decode_all(decoder, sampling, [j[5] for j in jobs], batch_size, sampling.seed, log, blocked,
+                        runner or LocalRunner(), decoder_files)
     rows = [_candidate(job, generated, templates, vocabulary) for job, generated in zip(jobs, texts)]
     for attempt in range(1, redraws + 1):
         repeats = _repeats(rows)

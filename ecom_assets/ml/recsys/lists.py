@@ -8,11 +8,14 @@ top K is taken.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from ecom_assets.ml.common.parallel import LocalRunner, Runner, cached_per_process, shard_bounds
 from ecom_assets.ml.recsys.explanations import (
     contribution_texts,
     explanation_links,
@@ -20,31 +23,82 @@ from ecom_assets.ml.recsys.explanations import (
     score_contributions,
     strategy_shares,
 )
-from ecom_assets.ml.recsys.strategy import Strategy
+from ecom_assets.ml.recsys.strategy import Strategy, load_strategy
 from ecom_assets.ml.recsys.temporal import encode_events, histories_before
-from ecom_assets.ml.recsys.top_k import recommend
+from ecom_assets.ml.recsys.top_k import TopK, recommend
+
+# Users per shard when scoring runs on a cluster: a multiple of the chunks `recommend`
+# (1,024) and `score_contributions` (512) score at a time, so a shard computes exactly
+# what the single-process path computes for the same users.
+SHARD_USERS = 8192
+SHARD_ALIGN = 1024
+
+
+@dataclass(frozen=True)
+class StrategyFile:
+    """A fitted model by path and hash: what a worker process loads (once) to score its
+    shard; the model itself never travels between processes."""
+
+    path: str
+    sha256: str | None = None
+
+
+def _load_for_scoring(path: str, sha256: str | None):
+    model, _ = load_strategy(Path(path), expected_sha256=sha256)
+    return model, explanation_links(model)
+
+
+_cached_for_scoring = cached_per_process(_load_for_scoring)
+
+
+def _score_shard(shard, source, blocked: np.ndarray, k: int):
+    """Top k and the score contributions of one contiguous run of users."""
+    start, histories, excluded = shard
+    model, links = _cached_for_scoring(source.path, source.sha256) if isinstance(source, StrategyFile) else source
+    users = np.arange(start, start + len(histories))
+    top = recommend(model, users, histories, k, exclude=excluded, blocked=blocked, explainer=links)
+    return top, score_contributions(model, users, histories, top.items)
+
+
+def _joined(parts: list) -> tuple[TopK, tuple[np.ndarray, list[str]] | None]:
+    tops = [top for top, _ in parts]
+    top = TopK(*(np.concatenate([getattr(t, f) for t in tops]) for f in ("users", "items", "scores", "anchors", "origins")),
+               tops[0].origin_names)
+    explained = [e for _, e in parts]
+    if any(e is None for e in explained):
+        return top, None
+    return top, (np.concatenate([values for values, _ in explained]), explained[0][1])
 
 
 def recommendation_lists(model: Strategy, users: pd.Index, items: pd.Index, events: pd.DataFrame,
-                         catalogue: pd.DataFrame, k: int, exclude: Literal["bought", "seen"] = "bought") -> pd.DataFrame:
+                         catalogue: pd.DataFrame, k: int, exclude: Literal["bought", "seen"] = "bought",
+                         runner: Runner | None = None, model_file: StrategyFile | None = None) -> pd.DataFrame:
     """events: user_id, item_id, event_time, event_type (positive events); catalogue:
     item_id, title_en, category_l2, is_offerable. `users` and `items` are the index the
-    model was fit on (saved beside it)."""
+    model was fit on (saved beside it). With a `runner` other than the local one the users
+    are scored in shards of SHARD_USERS as its tasks, each loading `model_file` (the file
+    `model` was read from) once per worker; the lists are the same."""
     histories = histories_before(encode_events(events, users, items))
     bought_events = events[events["event_type"] == "purchase"]
     bought = [set(h.tolist()) for h in histories_before(encode_events(bought_events, users, items))]
     excluded = [np.fromiter(b, dtype=np.int64) for b in bought] if exclude == "bought" else histories
     catalogue = catalogue.set_index("item_id").reindex(items)
     blocked = ~catalogue["is_offerable"].fillna(True).astype(bool).to_numpy()
-    top = recommend(model, np.arange(len(users)), histories, k, exclude=excluded, blocked=blocked,
-                    explainer=explanation_links(model))
+    runner = runner or LocalRunner()
+    if isinstance(runner, LocalRunner) or not len(users):
+        parts = [_score_shard((0, histories, excluded), (model, explanation_links(model)), blocked, k)]
+    else:
+        if model_file is None:
+            raise ValueError("scoring on a cluster needs the model's file (model_file), not the model object")
+        bounds = shard_bounds(len(users), SHARD_USERS, align=SHARD_ALIGN)
+        parts = runner.map(_score_shard, [(a, histories[a:b], excluded[a:b]) for a, b in bounds], model_file, blocked, k)
+    top, explained = _joined(parts)
     reasons = reason_texts(top.items, top.anchors, top.origins, top.origin_names, bought,
                            catalogue["title_en"].fillna(pd.Series(items, index=items)).to_numpy(),
                            catalogue["category_l2"].fillna("the shop").to_numpy())
     filled = top.items >= 0
     # What made each score: the components' parts (blend) or SHAP values (ranker); the
     # shares per strategy ride on the frame (attrs) for the asset's metadata.
-    explained = score_contributions(model, np.arange(len(users)), histories, top.items)
     texts = contribution_texts(*explained, top.items) if explained else np.full(top.items.shape, None, dtype=object)
     shares = strategy_shares(*explained, top.items, list(getattr(model, "components", {}) or [])) if explained else {}
     # The history item a reason names (as reason_texts names one), so that a check can
