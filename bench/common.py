@@ -14,6 +14,7 @@ class TreePeakRSS:
 
     def __init__(self, pid: int, interval: float = 0.05):
         self.pid, self.interval, self.peak = pid, interval, 0
+        self.own_peak = 0  # the process itself, without its children (dbt, say)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -27,21 +28,26 @@ class TreePeakRSS:
                 pass
         return out
 
+    @staticmethod
+    def _rss(pid: int) -> int:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
+        except (OSError, AttributeError):
+            return 0
+
     def _tree_rss(self) -> int:
         total, stack = 0, [self.pid]
         while stack:
             pid = stack.pop()
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-                total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
-            except (OSError, AttributeError):
-                continue
+            total += self._rss(pid)
             stack += self._children(pid)
         return total
 
     def _run(self):
         while not self._stop.is_set():
             self.peak = max(self.peak, self._tree_rss())
+            self.own_peak = max(self.own_peak, self._rss(self.pid))
             time.sleep(self.interval)
 
     def __enter__(self):

@@ -96,10 +96,14 @@ def run_one(size: str) -> dict:
         privacy=PrivacyResource(key_file=str(work / "key")),
         source=ShopDataSource(inbox_dir=str(work / "inbox"), **SIZES[size]),
     )
+    report, stage_peaks = {}, {}
     with TreePeakRSS(os.getpid()) as mem:
         t0 = time.perf_counter()
-        report = run_pipeline(resources, log=lambda line: print(line, file=sys.stderr),
-                              stages=("snapshots", "events", "inbox", "features"))
+        for stage in ("snapshots", "events", "inbox", "features"):  # one at a time: each stage's own peak
+            with TreePeakRSS(os.getpid()) as stage_mem:
+                report.update(run_pipeline(resources, log=lambda line: print(line, file=sys.stderr), stages=(stage,)))
+            stage_peaks[stage] = {"tree_gb": round(stage_mem.peak / 1e9, 3),
+                                  "this_process_gb": round(stage_mem.own_peak / 1e9, 3)}
         wall = time.perf_counter() - t0
     events_meta = report["events"]["metadata"]["raw/events"]
     in_asset = {k.removeprefix("seconds_"): round(v, 3) for k, v in events_meta.items() if k.startswith("seconds_")}
@@ -114,6 +118,8 @@ def run_one(size: str) -> dict:
         "events": n_events,
         "wall_seconds": round(wall, 2),
         "peak_rss_gb": round(mem.peak / 1e9, 3),
+        "peak_rss_gb_by_stage": stage_peaks,
+        "duckdb_memory_limit": os.environ.get("ECOM_DUCKDB_MEMORY_LIMIT", "DuckDB's default (80% of RAM)"),
         "stage_seconds": {k: round(v["seconds"], 2) for k, v in report.items()},
         "events_stage_breakdown_seconds": in_asset,
         "bare_duckdb_reference": reference,

@@ -25,19 +25,21 @@ HANGING_RUN = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from dagster import DagsterInstance
-    import ecom_assets.assets.ingest as ingest
+    from ecom_assets.warehouse import connect
+    from ecom_assets.warehouse.raw_store import DuckDBRawStore
     from ecom_assets_tests.conftest import make_resources
     from ecom_assets.demo import run_pipeline
 
     root, marker = Path(sys.argv[1]), Path(sys.argv[2])
 
-    def hanging_write(con, loads, replace_table=False):
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM raw.events")
-        marker.write_text("in the transaction")
-        time.sleep(600)
+    def hanging_write(store, loads, replace_table=False):  # every raw write goes through the raw store
+        with connect(store.path) as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM raw.events")
+            marker.write_text("in the transaction")
+            time.sleep(600)
 
-    ingest.write_loads = hanging_write
+    DuckDBRawStore.write_loads = hanging_write
     resources = make_resources(root, **{small})
     run_pipeline(resources, instance=DagsterInstance.get(), log=lambda _: None, stages=("events",))
 """).replace("{small}", repr(SMALL))

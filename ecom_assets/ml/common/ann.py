@@ -1,9 +1,18 @@
 """Nearest-neighbour search over unit-length embeddings (inner product = cosine).
 
 Small catalogues get exact search (one matrix product per query batch, no index to
-build, always right). From `exact_below` items on, a faiss IVF index (inverted lists over
-k-means cells, Jégou et al., 2011) scans only the `nprobe` cells nearest each query;
-`recall_against_exact` measures what that costs.
+build, always right). From `exact_below` items on, a faiss index, by `method`:
+
+- "ivf": inverted lists over k-means cells (Jégou et al., 2011), scanning the `nprobe`
+  cells nearest each query;
+- "ivf-sq8": the same lists holding 8-bit scalar-quantised vectors (a quarter of the
+  bytes to scan per probed vector), the best `refine_factor` x k of them re-ranked by
+  exact inner product against the full vectors (faiss IndexRefineFlat);
+- "hnsw": a hierarchical navigable small-world graph (Malkov & Yashunin, 2018), `hnsw_m`
+  links per node, `ef_search` candidates kept while searching.
+
+`recall_against_exact` measures what each costs; bench/nn_index.py sweeps each method's
+search setting at 1e6 items and picks by measurement.
 """
 
 from __future__ import annotations
@@ -12,33 +21,88 @@ from dataclasses import dataclass
 
 import numpy as np
 
+METHODS = ("ivf", "ivf-sq8", "hnsw")
+
 
 @dataclass
 class NeighbourIndex:
     exact_below: int = 50_000
-    nprobe: int = 128  # recall@10 vs exact 0.96 at 100k, 0.92 at 1M items (bench/nn_index.py)
-    cells: int | None = None  # default ~4 sqrt(n)
+    method: str = "ivf"
+    nprobe: int = 128  # ivf: recall@10 vs exact 0.96 at 100k, 0.92 at 1M items (bench/nn_index.py)
+    cells: int | None = None  # ivf, ivf-sq8: default ~4 sqrt(n)
+    refine_factor: int = 4  # ivf-sq8: candidates re-ranked exactly, per neighbour asked for
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 64
     train_sample: int = 100_000
     seed: int = 0
 
     def build(self, embeddings: np.ndarray) -> "NeighbourIndex":
+        if self.method not in METHODS:
+            raise ValueError(f"NeighbourIndex.method {self.method!r} is not one of {', '.join(METHODS)}")
         self.vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
         n, d = self.vectors.shape
-        self.kind = "exact" if n < self.exact_below else "faiss-ivf"
-        if self.kind == "faiss-ivf":
-            import faiss  # imported only for large catalogues
+        self.kind = "exact" if n < self.exact_below else f"faiss-{self.method}"
+        if self.kind == "exact":
+            return self
+        import faiss  # imported only for large catalogues
 
-            cells = self.cells or int(4 * np.sqrt(n))
-            quantiser = faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFFlat(quantiser, d, cells, faiss.METRIC_INNER_PRODUCT)
-            rng = np.random.default_rng(self.seed)
-            sample = self.vectors[rng.choice(n, min(n, max(self.train_sample, 40 * cells)), replace=False)]
-            index.cp.seed = self.seed
-            index.train(sample)
+        if self.method == "hnsw":
+            index = faiss.IndexHNSWFlat(d, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.ef_construction
             index.add(self.vectors)
-            index.nprobe = self.nprobe
             self.index = index
+            self.set_search(ef_search=self.ef_search)
+            return self
+        cells = self.cells or int(4 * np.sqrt(n))
+        quantiser = faiss.IndexFlatIP(d)
+        if self.method == "ivf":
+            ivf = faiss.IndexIVFFlat(quantiser, d, cells, faiss.METRIC_INNER_PRODUCT)
+        else:
+            ivf = faiss.IndexIVFScalarQuantizer(quantiser, d, cells, faiss.ScalarQuantizer.QT_8bit,
+                                                faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(self.seed)
+        sample = self.vectors[rng.choice(n, min(n, max(self.train_sample, 40 * cells)), replace=False)]
+        ivf.cp.seed = self.seed
+        ivf.train(sample)
+        ivf.add(self.vectors)
+        self._quantiser, self.ivf = quantiser, ivf  # the wrappers below do not own them
+        index = ivf if self.method == "ivf" else faiss.IndexRefineFlat(ivf, faiss.swig_ptr(self.vectors))
+        self.index = index
+        self.set_search(nprobe=self.nprobe, refine_factor=self.refine_factor)
         return self
+
+    def set_search(self, nprobe: int | None = None, ef_search: int | None = None,
+                   refine_factor: int | None = None) -> "NeighbourIndex":
+        """Change the search-time setting of a built index (what the benchmark sweeps)."""
+        if self.kind == "faiss-hnsw" and ef_search is not None:
+            self.ef_search = self.index.hnsw.efSearch = ef_search
+        if self.kind in ("faiss-ivf", "faiss-ivf-sq8") and nprobe is not None:
+            self.nprobe = self.ivf.nprobe = nprobe
+        if self.kind == "faiss-ivf-sq8" and refine_factor is not None:
+            self.refine_factor = self.index.k_factor = refine_factor
+        return self
+
+    @property
+    def search_setting(self) -> dict:
+        if self.kind == "faiss-hnsw":
+            return {"ef_search": self.ef_search}
+        if self.kind == "faiss-ivf":
+            return {"nprobe": self.nprobe}
+        if self.kind == "faiss-ivf-sq8":
+            return {"nprobe": self.nprobe, "refine_factor": self.refine_factor}
+        return {}
+
+    def nbytes(self) -> int:
+        """The index's memory: the serialised faiss index (for ivf-sq8 plus the full vectors
+        the re-ranking reads), or the vectors for exact search."""
+        if self.kind == "exact":
+            return self.vectors.nbytes
+        import faiss
+
+        own = self.ivf if self.kind == "faiss-ivf-sq8" else self.index
+        extra = self.vectors.nbytes if self.kind == "faiss-ivf-sq8" else 0
+        return int(faiss.serialize_index(own).nbytes) + extra
 
     def search(self, queries: np.ndarray, k: int = 10, exclude_self: bool = False,
                chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:

@@ -44,3 +44,30 @@ def test_similar_items_skip_the_item_itself_and_blocked_items():
     assert not blocked[ids].any()
     assert (np.diff(scores, axis=1) <= 1e-6).all(), "best first"
     assert blocked[0] and (ids[0] >= 0).all(), "a blocked item still gets look-alikes"
+
+
+def test_hnsw_and_quantised_ivf_with_exact_re_ranking_find_most_exact_neighbours():
+    x, q = _clustered(5000), _clustered(200, seed=1)
+    _, exact = NeighbourIndex().build(x).search(q, 10)
+    hnsw = NeighbourIndex(exact_below=1000, method="hnsw", hnsw_m=16, ef_search=64).build(x)
+    sq8 = NeighbourIndex(exact_below=1000, method="ivf-sq8", nprobe=16, refine_factor=4).build(x)
+    assert (hnsw.kind, sq8.kind) == ("faiss-hnsw", "faiss-ivf-sq8")
+    for index in (hnsw, sq8):
+        scores, ids = index.search(q, 10)
+        assert recall_against_exact(ids, exact) >= 0.9, index.kind
+        assert (np.diff(scores, axis=1) <= 1e-6).all(), "best first"
+    # The re-ranked scores are exact inner products, not the quantised ones.
+    scores, ids = sq8.search(q, 10)
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", q, x[ids]), rtol=1e-5, atol=1e-6)
+    # A wider search setting can only find more of the exact neighbours here.
+    narrow = recall_against_exact(hnsw.set_search(ef_search=10).search(q, 10)[1], exact)
+    wide = recall_against_exact(hnsw.set_search(ef_search=200).search(q, 10)[1], exact)
+    assert wide >= narrow and hnsw.search_setting == {"ef_search": 200}
+    assert sq8.nbytes() > x.nbytes  # the full vectors for re-ranking plus the 8-bit codes
+
+
+def test_an_unknown_method_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="hnsw"):
+        NeighbourIndex(method="lsh").build(_clustered(10))
