@@ -49,7 +49,7 @@ def embedding_case(warehouse, repeat: int):
     _, folder = champion_folder(warehouse, MODEL_NAME, "bench")
     card = read_card(folder)
     texts = list(product_texts(read_catalogue(warehouse), card["language"])) * repeat
-    files = EncoderFiles(str(folder / "onnx" / "model.onnx"), str(folder), card["max_length"])
+    files = EncoderFiles(str(folder), card["max_length"], "onnx_fp32", onnx_folder=str(folder / "onnx"))
     return len(texts), (lambda runner: embed_texts(texts, files, 64, runner)), np.array_equal
 
 

@@ -108,8 +108,9 @@ class TextEncoderConfig(Config):
 
 
 class EmbeddingConfig(Config):
-    precision: Literal["fp32", "int8"] = "fp32"
-    """Which ONNX model embeds the catalogue (int8 is ~1.7x faster, cosine >= 0.98 to fp32)."""
+    precision: Literal["auto", "onnx_fp32", "onnx_int8", "torch_fp32", "torch_bf16"] = "auto"
+    """Which backend embeds the catalogue: "auto" is the fastest one the export's calibration measured on this
+    machine among those within parity of torch fp32 (ml/product_text_encoder_onnx's metadata shows the timings)."""
     batch_size: int = 128
     user_window: int = 10
     """Recent items that make a user's embedding (weights decay 0.8 per step back)."""
@@ -235,7 +236,11 @@ def product_text_encoder_onnx(context: AssetExecutionContext, warehouse: Warehou
         "int8_path": MetadataValue.path(str(export.int8)), "fp32_mb": round(export.fp32.stat().st_size / 1e6, 1),
         "int8_mb": round(export.int8.stat().st_size / 1e6, 1), "max_abs_diff": export.max_abs_diff,
         "int8_min_cosine": round(float(cosines.min()), 5), "int8_mean_cosine": round(float(cosines.mean()), 5),
-        "probe_texts": export.probe_texts}, check_results=[
+        "probe_texts": export.probe_texts,
+        "serving_backend": (export.calibration or {}).get("chosen", "onnx_fp32"),
+        "backend_speedup_vs_torch_fp32": MetadataValue.json(
+            {name: row["speedup_vs_torch_fp32"] for name, row in (export.calibration or {}).get("backends", {}).items()}),
+        "backend_calibration": MetadataValue.json(export.calibration or {})}, check_results=[
         AssetCheckResult(check_name="fp32_matches_torch", passed=export.fp32_passed, severity=AssetCheckSeverity.ERROR,
                          metadata={"max_abs_diff": export.max_abs_diff, "threshold": MAX_ABS_DIFF,
                                    "probe_texts": export.probe_texts}),
@@ -247,8 +252,8 @@ def product_text_encoder_onnx(context: AssetExecutionContext, warehouse: Warehou
 def _existing_embeddings(warehouse: WarehouseResource) -> pd.DataFrame:
     with warehouse.connect(read_only=True) as con:
         if not table_exists(con, "ml.item_embeddings"):
-            return pd.DataFrame(columns=["item_id", "model_version", "text_hash", "embedding"])
-        return con.execute("SELECT item_id, model_version, text_hash, embedding FROM ml.item_embeddings").df()
+            return pd.DataFrame(columns=["item_id", "model_version", "text_hash", "precision", "embedding"])
+        return con.execute("SELECT item_id, model_version, text_hash, precision, embedding FROM ml.item_embeddings").df()
 
 
 @asset(key=ITEM_EMBEDDINGS_KEY, deps=[ONNX_KEY, *CATALOGUE_DEPS], group_name=GROUP, kinds={"onnx", "duckdb"},
@@ -261,12 +266,15 @@ def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, war
     from ecom_assets.ml.text.product_text import product_texts
 
     champ, folder = champion_folder(warehouse, MODEL_NAME, "ml/item_embeddings")
-    require_onnx_export(warehouse, champ, folder, "ml/product_text_encoder_onnx")
+    export = require_onnx_export(warehouse, champ, folder, "ml/product_text_encoder_onnx")
     card = read_card(folder)
     catalogue = read_catalogue(warehouse)
     items = pd.DataFrame({"item_id": catalogue["item_id"], "text": product_texts(catalogue, card["language"])})
-    onnx_path = folder / "onnx" / ("model_int8.onnx" if config.precision == "int8" else "model.onnx")
-    files = EncoderFiles(str(onnx_path), str(folder), card["max_length"])
+    # An export from before calibration existed has none: its ONNX fp32 model serves.
+    backend = (export.get("calibration") or {}).get("chosen", "onnx_fp32") if config.precision == "auto" \
+        else config.precision
+    # The served export by its resolved folder: a worker that keeps encoders never mistakes a newer export for it.
+    files = EncoderFiles(str(folder), card["max_length"], backend, onnx_folder=str((folder / "onnx").resolve()))
     runner = batch.runner()
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -275,14 +283,15 @@ def item_embeddings(context: AssetExecutionContext, config: EmbeddingConfig, war
         context.log.info(f"embedded {len(texts):,} items in {time.perf_counter() - started:.1f}s on {runner.name}")
         return vectors
 
-    table, embedded = reembed(items, _existing_embeddings(warehouse), champ["version"], encode)
+    existing = _existing_embeddings(warehouse)
+    table, embedded = reembed(items, existing[existing["precision"] == backend], champ["version"], encode)
     dimension = len(table["embedding"].iloc[0])
-    warehouse.replace_table("ml.item_embeddings", table.assign(model_version=champ["version"], precision=config.precision),
+    warehouse.replace_table("ml.item_embeddings", table.assign(model_version=champ["version"], precision=backend),
                             select=f"item_id, model_version, text_hash, precision, embedding::FLOAT[{dimension}] AS embedding",
                             order_by="item_id")
     return MaterializeResult(metadata={
         "dagster/row_count": len(table), "model_version": champ["version"], "dimension": int(dimension),
-        "embedded": embedded, "reused": len(table) - embedded, "precision": config.precision, "batch_backend": runner.name,
+        "embedded": embedded, "reused": len(table) - embedded, "precision": backend, "batch_backend": runner.name,
         "preview": preview(items, rows=5)})
 
 

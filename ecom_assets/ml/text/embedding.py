@@ -36,22 +36,51 @@ def reembed(items: pd.DataFrame, existing: pd.DataFrame, model_version: str,
 CHUNK_BATCHES = 20
 
 
+SERVING_BACKENDS = ("onnx_fp32", "onnx_int8", "torch_fp32", "torch_bf16")
+
+
 @dataclass(frozen=True)
 class EncoderFiles:
-    """An exported encoder by its files: what each worker loads (once) to embed its shard."""
+    """An encoder by its files: what each worker loads (once) to embed its shard.
+    `backend`: one of SERVING_BACKENDS (the export's calibration chooses, ml.text.export);
+    the ONNX ones read `onnx_folder`, the torch ones the checkpoint in `checkpoint_dir`."""
 
-    onnx_path: str
-    tokenizer_dir: str
+    checkpoint_dir: str
     max_length: int
+    backend: str = "onnx_fp32"
+    onnx_folder: str = ""
+
+    def __post_init__(self):
+        if self.backend not in SERVING_BACKENDS:
+            raise ValueError(f"encoder backend {self.backend!r} is not one of {', '.join(SERVING_BACKENDS)}")
+
+
+class _TorchBackend:
+    """TorchEncoder behind OnnxEncoder's encode(texts, batch_size), with bf16 autocast."""
+
+    def __init__(self, encoder, bf16: bool):
+        self.encoder, self.bf16 = encoder, bf16
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        from ecom_assets.ml.text.export import encode_bf16
+
+        return encode_bf16(self.encoder, texts, batch_size) if self.bf16 else self.encoder.encode(texts, batch_size)
 
 
 def _load_encoder(files: EncoderFiles, threads: int):
     from transformers import AutoTokenizer
 
-    from ecom_assets.ml.text.encoder import OnnxEncoder
+    from ecom_assets.ml.text.encoder import OnnxEncoder, TorchEncoder
 
-    return OnnxEncoder(Path(files.onnx_path), AutoTokenizer.from_pretrained(files.tokenizer_dir), files.max_length,
-                       threads=threads)
+    if files.backend.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+        return _TorchBackend(TorchEncoder.load(files.checkpoint_dir, max_length=files.max_length),
+                             bf16=files.backend == "torch_bf16")
+    name = "model_int8.onnx" if files.backend == "onnx_int8" else "model.onnx"
+    return OnnxEncoder(Path(files.onnx_folder) / name, AutoTokenizer.from_pretrained(files.checkpoint_dir),
+                       files.max_length, threads=threads)
 
 
 _cached_encoder = cached_per_process(_load_encoder)

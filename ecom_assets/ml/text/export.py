@@ -1,13 +1,22 @@
-"""ONNX export of a trained encoder checkpoint, with its parity against torch.
+"""ONNX export of a trained encoder checkpoint, with its parity against torch, and the
+choice of the fastest backend for the machine it runs on.
 
 fp32 (pooling and normalisation inside the graph) and a per-channel int8 copy; parity is
 measured on probe texts (max |fp32 - torch|, cosine int8 vs fp32). The export is built
 in a staging folder and served only if it passed (`model_files.publish_export`), with a
 manifest every consumer verifies (`require_parity`).
+
+Calibration (`calibrate_backends`): the probe texts encoded by torch fp32, torch with
+bfloat16 autocast, ONNX fp32 and ONNX int8, each timed on this machine; the fastest whose
+vectors stay within the parity bounds of torch fp32 is recorded in the export's parity
+record, and the embedding step uses it (EmbeddingConfig.precision "auto"). On CPUs with
+bfloat16 or VNNI instructions the order changes between machines: measure, do not assume.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +26,8 @@ from ecom_assets.ml.common.model_files import publish_export, staging_dir
 
 MAX_ABS_DIFF = 1e-4
 MIN_INT8_COSINE = 0.98
+BACKENDS = ("torch_fp32", "torch_bf16", "onnx_fp32", "onnx_int8")
+CALIBRATION_BATCH = 64
 # Texts unlike the catalogue's: short, Chinese, numeric; parity must hold on them too.
 PROBE_EXTRA = ["无线蓝牙耳机 降噪 长续航", "stainless steel water bottle, 750 ml", "儿童益智积木玩具套装",
                "organic green tea, 100 bags", "a", "运动鞋 男款 透气 跑步"]
@@ -30,6 +41,7 @@ class ExportResult:
     cosines: np.ndarray  # int8 vs fp32, one per probe text
     probe_texts: int
     record: dict | None = None  # the published parity record (manifest_sha256, path)
+    calibration: dict | None = None  # calibrate_backends' figures and choice
 
     @property
     def fp32_passed(self) -> bool:
@@ -40,9 +52,11 @@ class ExportResult:
         return bool(self.cosines.mean() >= MIN_INT8_COSINE)
 
 
-def export_encoder(folder: Path, version: str, probe_texts: list[str], max_length: int) -> ExportResult:
-    """Export the checkpoint in `folder`, check its parity, and serve it as `folder/onnx/`
-    if it passed (else the previous export keeps serving)."""
+def export_encoder(folder: Path, version: str, probe_texts: list[str], max_length: int,
+                   calibrate: bool = True) -> ExportResult:
+    """Export the checkpoint in `folder`, check its parity, time the backends on the probe
+    texts (`calibrate`), and serve it as `folder/onnx/` if it passed (else the previous
+    export keeps serving)."""
     from ecom_assets.ml.text.encoder import OnnxEncoder, TorchEncoder, max_abs_diff, quantize_int8, row_cosines
 
     torch_encoder = TorchEncoder.load(str(folder), max_length=max_length)
@@ -54,9 +68,60 @@ def export_encoder(folder: Path, version: str, probe_texts: list[str], max_lengt
     fp32_out = OnnxEncoder(fp32, torch_encoder.tokenizer, max_length).encode(probe)
     int8_out = OnnxEncoder(int8, torch_encoder.tokenizer, max_length).encode(probe)
     result = ExportResult(fp32, int8, max_abs_diff(reference, fp32_out), row_cosines(fp32_out, int8_out), len(probe))
+    if calibrate:
+        result.calibration = calibrate_backends(torch_encoder, fp32, int8, probe, reference)
     result.record = publish_export(folder, onnx_dir, version, result.fp32_passed and result.int8_passed,
                                    max_abs_diff=result.max_abs_diff, int8_min_cosine=float(result.cosines.min()),
-                                   int8_mean_cosine=float(result.cosines.mean()), probe_texts=len(probe))
+                                   int8_mean_cosine=float(result.cosines.mean()), probe_texts=len(probe),
+                                   calibration=result.calibration)
     served = Path(result.record["path"])
     result.fp32, result.int8 = served / fp32.name, served / int8.name
     return result
+
+
+def encode_bf16(torch_encoder, texts: list[str], batch_size: int = CALIBRATION_BATCH) -> np.ndarray:
+    """torch with bfloat16 autocast on CPU (matrix products in bf16, accumulations and the
+    normalisation in fp32)."""
+    import torch
+
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        return torch_encoder.encode(texts, batch_size=batch_size)
+
+
+def _best_seconds(fn, texts: list[str], repeats: int) -> float:
+    fn(texts[:CALIBRATION_BATCH])  # warm-up: graph optimisation, kernel choice, caches
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn(texts)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def calibrate_backends(torch_encoder, fp32: Path, int8: Path, texts: list[str], reference: np.ndarray,
+                       repeats: int = 2, batch_size: int = CALIBRATION_BATCH) -> dict:
+    """Time each backend on `texts` (best of `repeats`, after a warm-up batch) and check
+    its vectors against torch fp32's (`reference`): ONNX fp32 within MAX_ABS_DIFF, bf16 and
+    int8 at a mean cosine of at least MIN_INT8_COSINE. The fastest that passes is chosen."""
+    from ecom_assets.ml.text.encoder import OnnxEncoder, max_abs_diff, row_cosines
+
+    runs = {
+        "torch_fp32": lambda t: torch_encoder.encode(t, batch_size=batch_size),
+        "torch_bf16": lambda t: encode_bf16(torch_encoder, t, batch_size),
+        "onnx_fp32": OnnxEncoder(fp32, torch_encoder.tokenizer, torch_encoder.max_length).encode,
+        "onnx_int8": OnnxEncoder(int8, torch_encoder.tokenizer, torch_encoder.max_length).encode,
+    }
+    figures = {}
+    for name, run in runs.items():
+        seconds = _best_seconds(run, texts, repeats)
+        vectors = run(texts)
+        cosine = float(row_cosines(reference, vectors).mean())
+        passed = max_abs_diff(reference, vectors) <= MAX_ABS_DIFF if name == "onnx_fp32" else cosine >= MIN_INT8_COSINE
+        figures[name] = {"seconds": round(seconds, 4), "texts_per_second": round(len(texts) / seconds, 1),
+                         "mean_cosine_vs_torch_fp32": round(cosine, 5), "passed": bool(passed)}
+    base = figures["torch_fp32"]["seconds"]
+    for row in figures.values():
+        row["speedup_vs_torch_fp32"] = round(base / row["seconds"], 3)
+    chosen = min((n for n, r in figures.items() if r["passed"]), key=lambda n: figures[n]["seconds"])
+    return {"texts": len(texts), "batch_size": batch_size, "cpus": os.cpu_count(), "backends": figures,
+            "chosen": chosen, "chosen_speedup_vs_torch_fp32": figures[chosen]["speedup_vs_torch_fp32"]}

@@ -48,7 +48,7 @@ def test_item_embeddings_on_ray_are_the_single_process_vectors(built, ray_cluste
     card = read_card(folder)
     catalogue = read_catalogue(built["warehouse"])
     texts = list(product_texts(catalogue, card["language"]))
-    files = EncoderFiles(str(folder / "onnx" / "model.onnx"), str(folder), card["max_length"])
+    files = EncoderFiles(str(folder), card["max_length"], "onnx_fp32", onnx_folder=str(folder / "onnx"))
     local = embed_texts(texts, files, batch_size=16, runner=LocalRunner(), chunk_batches=2)
     on_ray = embed_texts(texts, files, batch_size=16, runner=ray_cluster, chunk_batches=2)
     assert len(texts) > 16 * 2 * 2, "the test needs several shards"

@@ -62,3 +62,31 @@ def test_bad_base_models_fail_before_any_work(tmp_path):
     with pytest.raises(EncoderLoadError, match="not a BERT-family text encoder"):
         resolve_base_model(str(tmp_path / "gpt"))
     assert resolve_base_model(None) == default_base_model()
+
+
+def test_the_calibration_times_every_backend_and_chooses_the_fastest_within_parity(tiny_checkpoint, tmp_path,
+                                                                                   monkeypatch):
+    from ecom_assets.ml.text import export
+    from ecom_assets.ml.text.embedding import EncoderFiles, embed_texts
+
+    enc = TorchEncoder.load(str(tiny_checkpoint))
+    fp32 = enc.export_onnx(tmp_path / "model.onnx")
+    int8 = quantize_int8(fp32, tmp_path / "model_int8.onnx")
+    texts = TEXTS * 8
+    figures = export.calibrate_backends(enc, fp32, int8, texts, enc.encode(texts), repeats=1, batch_size=8)
+    assert set(figures["backends"]) == set(export.BACKENDS)
+    assert figures["backends"]["torch_fp32"]["speedup_vs_torch_fp32"] == 1.0
+    assert figures["backends"]["onnx_fp32"]["passed"], "fp32 ONNX is within parity of torch"
+    passing = {n: r["seconds"] for n, r in figures["backends"].items() if r["passed"]}
+    assert figures["chosen"] == min(passing, key=passing.get)
+    # A backend whose vectors drift is never chosen, however fast.
+    monkeypatch.setattr(export, "MIN_INT8_COSINE", 1.01)
+    strict = export.calibrate_backends(enc, fp32, int8, texts, enc.encode(texts), repeats=1, batch_size=8)
+    assert strict["chosen"] in ("torch_fp32", "onnx_fp32")
+    assert not strict["backends"]["torch_bf16"]["passed"] and not strict["backends"]["onnx_int8"]["passed"]
+    # Each backend serves the embedding step with vectors close to torch fp32's.
+    for backend in ("onnx_fp32", "onnx_int8", "torch_fp32", "torch_bf16"):
+        vectors = embed_texts(texts, EncoderFiles(str(tiny_checkpoint), 64, backend, onnx_folder=str(tmp_path)), 8)
+        assert row_cosines(enc.encode(texts), vectors).mean() > 0.9, backend
+    with pytest.raises(ValueError, match="torch_bf16"):
+        EncoderFiles(str(tiny_checkpoint), 64, "tensorrt")
