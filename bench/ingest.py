@@ -8,7 +8,7 @@ measures a reference: bare DuckDB loading the same raw events from memory and ru
 the same compiled feature SQL, so the framework and generator overhead is a ratio, not
 a guess. Prints a table and writes bench/results/ingest.json.
 
-    .venv/bin/python bench/ingest.py [--full] [--sizes 1e5,1e6]
+    .venv/bin/python bench/ingest.py [--full] [--sizes 1e5,1e6] [--duckdb-memory-limit 1.5GB]
 """
 
 from __future__ import annotations
@@ -131,6 +131,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="also run 1e7 events (several minutes, ~GBs)")
     parser.add_argument("--sizes", default=None, help="comma-separated subset of " + ",".join(SIZES))
+    parser.add_argument("--duckdb-memory-limit", default="1.5GB",
+                        help="ECOM_DUCKDB_MEMORY_LIMIT for the run (dbt and the assets' connections); '' for DuckDB's own")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -140,7 +142,10 @@ def main() -> int:
     runs = []
     for size in sizes:
         print(f"== {size} events", file=sys.stderr)
-        proc = subprocess.run([sys.executable, __file__, "--one", size], capture_output=True, text=True, cwd=ROOT)
+        env = {**os.environ, "ECOM_DUCKDB_MEMORY_LIMIT": args.duckdb_memory_limit}
+        if not args.duckdb_memory_limit:
+            env.pop("ECOM_DUCKDB_MEMORY_LIMIT")
+        proc = subprocess.run([sys.executable, __file__, "--one", size], capture_output=True, text=True, cwd=ROOT, env=env)
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             return proc.returncode

@@ -167,7 +167,9 @@ def feature_window_drift(context: AssetCheckExecutionContext, config: DriftConfi
     wanted = [r for r, key in REPORT_TABLES.items() if AssetCheckKey(key, WINDOW_CHECK) in selected]
     quality_key = AssetCheckKey(EVENTS_KEY, QUALITY_CHECK)
     with warehouse.connect(read_only=True) as con:
-        frames = {r: con.execute(SQL[r]).df() for r in {*wanted, *(["events"] if quality_key in selected else [])}}
+        # Each window as the seeded sample the report compares, never the whole window (at
+        # 1e7 events the events window alone is gigabytes in pandas).
+        frames = {r: con.execute(_window_sample(SQL[r], config.max_rows, config.seed)).df() for r in wanted}
     summaries = []
     for report in wanted:
         key = AssetCheckKey(REPORT_TABLES[report], WINDOW_CHECK)
@@ -193,9 +195,9 @@ def feature_window_drift(context: AssetCheckExecutionContext, config: DriftConfi
                                                   .round(4).to_markdown(index=False)),
                       "window": window})
     if quality_key in selected:
-        events = frames["events"]
-        if (events["win"] == "reference").any():
-            quality = _newest_day_quality(warehouse, events)
+        profile = _reference_profile(warehouse)
+        if profile.rows:
+            quality = _newest_day_quality(warehouse, profile)
             summaries.append(quality)
             fired = quality[(quality["signal"] != "dataset") & quality["drifted"]]
             yield AssetCheckResult(
@@ -244,7 +246,30 @@ def engaged_items_stable(context: AssetCheckExecutionContext, config: DriftConfi
                             metadata={"roc_auc": float(verdict["score"]), "window": window})
 
 
-def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame) -> pd.DataFrame:
+def _window_sample(sql: str, rows: int, seed: int) -> str:
+    """`sql` (with a `win` column) as a seeded reservoir sample of `rows` per window."""
+    return " UNION ALL ".join(
+        f"SELECT * FROM (SELECT * FROM ({sql}) WHERE win = '{win}') USING SAMPLE reservoir({int(rows)} ROWS) "
+        f"REPEATABLE ({int(seed)})" for win in ("reference", "current"))
+
+
+def _reference_profile(warehouse: WarehouseResource):
+    """The reference window of the events report as one aggregate: rows, missing shares,
+    the categorical columns' values."""
+    from ecom_assets.ml.monitoring.drift import ReferenceProfile
+
+    columns = ["event_type", "category", "price", "quantity", "hour_of_day"]
+    with warehouse.connect(read_only=True) as con:
+        row = con.execute(f"""SELECT count(*), {', '.join(f'avg(CASE WHEN {c} IS NULL THEN 1.0 ELSE 0.0 END)' for c in columns)},
+                                     list(DISTINCT event_type), list(DISTINCT category)
+                              FROM ({SQL['events']}) WHERE win = 'reference'""").fetchone()
+    rows, missing, values = row[0], row[1:1 + len(columns)], row[1 + len(columns):]
+    return ReferenceProfile(int(rows), {c: float(m or 0.0) for c, m in zip(columns, missing)},
+                            {"event_type": {v for v in values[0] if v is not None},
+                             "category": {v for v in values[1] if v is not None}})
+
+
+def _newest_day_quality(warehouse: WarehouseResource, profile) -> pd.DataFrame:
     from ecom_assets.ml.monitoring.drift import data_quality
 
     with warehouse.connect(read_only=True) as con:
@@ -254,9 +279,8 @@ def _newest_day_quality(warehouse: WarehouseResource, events: pd.DataFrame) -> p
             WHERE CAST(e.event_time AS DATE) = (SELECT max(CAST(event_time AS DATE)) FROM staging.stg_events)""").df()
         days = con.execute("SELECT count(DISTINCT CAST(event_time AS DATE)) FROM marts.drift_events "
                            "WHERE win = 'reference'").fetchone()[0]
-    reference = events[events["win"] == "reference"].drop(columns="win")
-    return data_quality(reference, newest, days, f"newest day ({len(newest):,} rows) vs reference ({len(reference):,} rows, "
-                                                 f"{days} days)")
+    return data_quality(profile, newest, days, f"newest day ({len(newest):,} rows) vs reference ({profile.rows:,} rows, "
+                                               f"{days} days)")
 
 
 class PredictionDriftConfig(Config):

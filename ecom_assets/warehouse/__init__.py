@@ -12,6 +12,7 @@ leaving the last good data in place.
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,9 +83,13 @@ def connect(path: str | Path, read_only: bool = False, lock_timeout_s: float = 1
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.1
+    # The same cap as dbt's (dbt/profiles.yml): DuckDB keeps written and read blocks cached up
+    # to it, 80% of RAM by default, which a 1e7-event load would otherwise fill.
+    limit = os.environ.get("ECOM_DUCKDB_MEMORY_LIMIT")
+    config = {"memory_limit": limit} if limit else {}
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):

@@ -218,3 +218,15 @@ def test_a_failed_run_is_recorded_in_the_alerts_table(tmp_path):
     alerts = query(res, "SELECT * FROM monitoring.alerts")
     assert alerts["kind"].tolist() == ["run_failure"] and alerts["job_name"][0] == "rollback_model"
     assert "restore_previous_champion" in json.loads(alerts["steps"][0])
+
+
+def test_the_reference_profile_from_sql_is_what_the_rows_give(built):
+    # The quality check profiles the reference window in one query instead of loading it.
+    from ecom_assets.assets.monitoring import SQL, _reference_profile
+    from ecom_assets.ml.monitoring.drift import ReferenceProfile
+
+    events = query(built, f"SELECT * FROM ({SQL['events']}) WHERE win = 'reference'").drop(columns="win")
+    expected = ReferenceProfile.of(events, ("event_type", "category"))
+    got = _reference_profile(built["warehouse"])
+    assert got.rows == expected.rows > 0 and got.values == expected.values
+    assert got.missing_share == pytest.approx(expected.missing_share)

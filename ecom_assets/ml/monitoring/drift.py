@@ -12,6 +12,7 @@ one summary row per column plus a `dataset` row with the share of drifted column
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,26 +72,44 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, report: str, wi
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def data_quality(reference: pd.DataFrame, newest: pd.DataFrame, reference_days: float, window: str,
+@dataclass
+class ReferenceProfile:
+    """What the data-quality check needs of the reference window, without its rows: the
+    row count, each column's missing share and each categorical column's values (a shop's
+    reference window can be millions of events; the profile is one aggregate query)."""
+
+    rows: int
+    missing_share: dict[str, float]
+    values: dict[str, set]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, categorical: tuple[str, ...] = ()) -> "ReferenceProfile":
+        return cls(len(frame), {c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in frame.columns},
+                   {c: set(frame[c].dropna().unique()) for c in categorical if c in frame.columns})
+
+
+def data_quality(reference: pd.DataFrame | ReferenceProfile, newest: pd.DataFrame, reference_days: float, window: str,
                  categorical: tuple[str, ...] = ("event_type", "category"), volume_factor: float = 2.0,
                  missing_increase: float = 0.05) -> pd.DataFrame:
     """Summary rows (SUMMARY_COLUMNS, report `data_quality`) for the newest partition
-    against the reference window: its volume against the reference's mean day (drifted
-    beyond a factor of `volume_factor` either way), each column's missing share (drifted
-    when it grew by more than `missing_increase`), and values of categorical columns the
-    reference never had. The `dataset` row drifts when any signal does."""
+    against the reference window (its rows, or their ReferenceProfile): its volume against
+    the reference's mean day (drifted beyond a factor of `volume_factor` either way), each
+    column's missing share (drifted when it grew by more than `missing_increase`), and
+    values of categorical columns the reference never had. The `dataset` row drifts when
+    any signal does."""
+    profile = reference if isinstance(reference, ReferenceProfile) else ReferenceProfile.of(reference, categorical)
     rows = []
-    per_day = len(reference) / max(reference_days, 1e-9)
+    per_day = profile.rows / max(reference_days, 1e-9)
     ratio = len(newest) / per_day if per_day else float("inf")
     rows.append(["data_quality", "volume", "newest day rows / mean reference day rows", ratio, volume_factor,
                  bool(ratio >= volume_factor or ratio <= 1 / volume_factor)])
-    for column in reference.columns:
-        increase = float(newest[column].isna().mean() - reference[column].isna().mean()) if len(newest) else 0.0
+    for column, reference_missing in profile.missing_share.items():
+        increase = float(newest[column].isna().mean() - reference_missing) if len(newest) else 0.0
         rows.append(["data_quality", f"missing:{column}", "missing share, newest day minus reference", increase,
                      missing_increase, increase > missing_increase])
     for column in categorical:
-        if column in reference.columns:
-            unseen = set(newest[column].dropna().unique()) - set(reference[column].dropna().unique())
+        if column in profile.values:
+            unseen = set(newest[column].dropna().unique()) - profile.values[column]
             rows.append(["data_quality", f"new_values:{column}", "values the reference never had"
                          + (f" ({', '.join(sorted(map(str, unseen))[:5])})" if unseen else ""), float(len(unseen)), 1.0,
                          bool(unseen)])
