@@ -208,6 +208,8 @@ def raw_events(context: AssetExecutionContext, source: ShopDataSource, warehouse
         tally.timed("write", t0)
         tally.add(load)
         context.log.info(f"events {day}: {load.rows_read} read, {len(load.accepted)} accepted, {len(load.quarantine)} quarantined")
+        # One day's rows at a time: the next day is generated after this one is released.
+        del frame, load
     return MaterializeResult(metadata={"table": RAW_TABLES["events"], "days": len(days), **tally.metadata(key.origin)})
 
 

@@ -265,8 +265,8 @@ def _reference_profile(warehouse: WarehouseResource):
                               FROM ({SQL['events']}) WHERE win = 'reference'""").fetchone()
     rows, missing, values = row[0], row[1:1 + len(columns)], row[1 + len(columns):]
     return ReferenceProfile(int(rows), {c: float(m or 0.0) for c, m in zip(columns, missing)},
-                            {"event_type": {v for v in values[0] if v is not None},
-                             "category": {v for v in values[1] if v is not None}})
+                            {"event_type": {v for v in values[0] or [] if v is not None},  # no rows: NULL lists
+                             "category": {v for v in values[1] or [] if v is not None}})
 
 
 def _newest_day_quality(warehouse: WarehouseResource, profile) -> pd.DataFrame:
