@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
 
@@ -61,7 +60,6 @@ class RayRunner:
     num_cpus: int = 0
     cpus_per_task: float = 1.0
     name: str = "ray"
-    runtime_env: dict[str, Any] = field(default_factory=dict)
 
     def _ensure_connected(self):
         import ray
@@ -73,8 +71,6 @@ class RayRunner:
                 options["address"] = self.address
             elif self.num_cpus:
                 options["num_cpus"] = self.num_cpus
-            if self.runtime_env:
-                options["runtime_env"] = self.runtime_env
             ray.init(**options)
         return ray
 
@@ -86,14 +82,9 @@ class RayRunner:
     def map(self, fn: Callable, shards: Sequence, *shared) -> list:
         ray = self._ensure_connected()
         refs = [ray.put(value) for value in shared]
-        task = ray.remote(num_cpus=self.cpus_per_task, max_retries=2)(_run_shard)
-        return ray.get([task.remote(fn, shard, *refs) for shard in shards])
-
-
-def _run_shard(fn: Callable, shard, *shared):
-    # Each worker runs its shard on the CPUs Ray gave it, not on every core of the node.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return fn(shard, *shared)
+        # Threads per shard follow the task's CPUs through cpus_per_worker (the shard functions pass it on).
+        task = ray.remote(num_cpus=self.cpus_per_task, max_retries=2)(fn)
+        return ray.get([task.remote(shard, *refs) for shard in shards])
 
 
 def cached_per_process(loader: Callable) -> Callable:
@@ -109,22 +100,3 @@ def cpus_per_worker(runner: Runner) -> int:
         return max(1, int(runner.cpus_per_task))
     return os.cpu_count() or 1
 
-
-@dataclass
-class ShardTiming:
-    """How long a mapped step took and over how many shards and workers (for metadata)."""
-
-    runner: str
-    workers: int
-    shards: int
-    seconds: float
-
-    def as_metadata(self) -> dict:
-        return {"runner": self.runner, "workers": self.workers, "shards": self.shards,
-                "seconds": round(self.seconds, 2)}
-
-
-def timed_map(runner: Runner, fn: Callable, shards: Sequence, *shared) -> tuple[list, ShardTiming]:
-    started = time.perf_counter()
-    results = runner.map(fn, shards, *shared)
-    return results, ShardTiming(runner.name, runner.workers, len(shards), time.perf_counter() - started)

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -320,8 +321,6 @@ class DecoderFiles:
 
 
 def _load_decoder(files: DecoderFiles, threads: int):
-    from pathlib import Path
-
     from transformers import AutoConfig, AutoTokenizer
 
     from ecom_assets.ml.copy.generator import OnnxDecoder

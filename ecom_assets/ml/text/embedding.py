@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ecom_assets.ml.common.parallel import LocalRunner, Runner, cached_per_process, cpus_per_worker, shard_bounds
+from ecom_assets.ml.text.export import BACKENDS
 from ecom_assets.ml.text.product_text import text_hash
 
 
@@ -36,7 +37,7 @@ def reembed(items: pd.DataFrame, existing: pd.DataFrame, model_version: str,
 CHUNK_BATCHES = 20
 
 
-SERVING_BACKENDS = ("onnx_fp32", "onnx_int8", "torch_fp32", "torch_bf16")
+SERVING_BACKENDS = BACKENDS  # the calibration's (ml.text.export): any it may choose serves
 
 
 @dataclass(frozen=True)
