@@ -24,9 +24,17 @@ def test_exact_search_matches_a_full_sort():
     assert (few[:, 3:] == -1).all(), "fewer items than k: the rest are -1"
 
 
-def test_the_faiss_index_for_large_catalogues_finds_most_exact_neighbours():
+def test_large_catalogues_get_hnsw_by_default():
+    x, q = _clustered(3000), _clustered(100, seed=1)
+    index = NeighbourIndex(exact_below=1000).build(x)
+    assert index.kind == "faiss-hnsw" and index.search_setting == {"ef_search": 64}
+    _, exact = NeighbourIndex().build(x).search(q, 10)
+    assert recall_against_exact(index.search(q, 10)[1], exact) >= 0.9
+
+
+def test_the_ivf_index_for_large_catalogues_finds_most_exact_neighbours():
     x, q = _clustered(5000), _clustered(200, seed=1)
-    ivf = NeighbourIndex(exact_below=1000, nprobe=16).build(x)
+    ivf = NeighbourIndex(exact_below=1000, method="ivf", nprobe=16).build(x)
     assert ivf.kind == "faiss-ivf"
     _, approx = ivf.search(q, 10)
     _, exact = NeighbourIndex().build(x).search(q, 10)
