@@ -13,10 +13,10 @@ build, always right). From `exact_below` items on, a faiss index, by `method`:
 
 `recall_against_exact` measures what each costs; bench/nn_index.py sweeps each method's
 search setting at 1e6 items and picks by measurement. HNSW is the default because only it
-met recall@10 >= 0.95 against exact search at p99 < 5 ms per query on 2 cores there
-(ef_search 64: 0.954 at 1.4 ms; IVF needed nprobe 256 and 7.6 ms for 0.976). Its price is
-the build, about 9 minutes at 1e6 items on 2 cores against about 1 for IVF: a catalogue
-rebuilt often and queried little may prefer method="ivf".
+met recall@10 >= 0.95 against exact search at p99 < 5 ms per query on 2 cores there (IVF
+needed nprobe 256 and 7.6 ms). Its price is the build, about 9 minutes at 1e6 items on 2
+cores against about 1 for IVF: a catalogue rebuilt often and queried little may prefer
+method="ivf".
 """
 
 from __future__ import annotations
