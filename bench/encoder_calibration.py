@@ -46,8 +46,9 @@ def main() -> int:
     texts = list(product_texts(read_catalogue(warehouse), card["language"]))[:args.texts]
     encoder = TorchEncoder.load(str(folder), max_length=card["max_length"])
     onnx = (folder / "onnx").resolve()
-    figures = calibrate_backends(encoder, onnx / "model.onnx", onnx / "model_int8.onnx", texts, encoder.encode(texts),
-                                 repeats=args.repeats, max_texts=len(texts))
+    # Every backend timed in full (no screening): the bench reports each one's speed.
+    figures = calibrate_backends(encoder, onnx / "model.onnx", onnx / "model_int8.onnx", texts, repeats=args.repeats,
+                                 screen_margin=float("inf"))
     figures.update(model_version=champ["version"], max_length=card["max_length"],
                    target_speedup_vs_torch_fp32=3.0,
                    meets_target=figures["chosen_speedup_vs_torch_fp32"] >= 3.0)

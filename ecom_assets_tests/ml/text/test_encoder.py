@@ -73,15 +73,16 @@ def test_the_calibration_times_every_backend_and_chooses_the_fastest_within_pari
     fp32 = enc.export_onnx(tmp_path / "model.onnx")
     int8 = quantize_int8(fp32, tmp_path / "model_int8.onnx")
     texts = TEXTS * 8
-    figures = export.calibrate_backends(enc, fp32, int8, texts, enc.encode(texts), repeats=1, batch_size=8)
+    figures = export.calibrate_backends(enc, fp32, int8, texts, repeats=1, batch_size=8, screen_margin=float("inf"))
     assert set(figures["backends"]) == set(export.BACKENDS)
+    assert not any(r["screened_out"] for r in figures["backends"].values())
     assert figures["backends"]["torch_fp32"]["speedup_vs_torch_fp32"] == 1.0
     assert figures["backends"]["onnx_fp32"]["passed"], "fp32 ONNX is within parity of torch"
     passing = {n: r["seconds"] for n, r in figures["backends"].items() if r["passed"]}
     assert figures["chosen"] == min(passing, key=passing.get)
     # A backend whose vectors drift is never chosen, however fast.
     monkeypatch.setattr(export, "MIN_INT8_COSINE", 1.01)
-    strict = export.calibrate_backends(enc, fp32, int8, texts, enc.encode(texts), repeats=1, batch_size=8)
+    strict = export.calibrate_backends(enc, fp32, int8, texts, repeats=1, batch_size=8, screen_margin=float("inf"))
     assert strict["chosen"] in ("torch_fp32", "onnx_fp32")
     assert not strict["backends"]["torch_bf16"]["passed"] and not strict["backends"]["onnx_int8"]["passed"]
     # Each backend serves the embedding step with vectors close to torch fp32's.
@@ -90,3 +91,35 @@ def test_the_calibration_times_every_backend_and_chooses_the_fastest_within_pari
         assert row_cosines(enc.encode(texts), vectors).mean() > 0.9, backend
     with pytest.raises(ValueError, match="torch_bf16"):
         EncoderFiles(str(tiny_checkpoint), 64, "tensorrt")
+
+
+def test_a_backend_far_slower_on_the_screening_texts_is_not_timed_further_nor_chosen():
+    import time
+
+    from ecom_assets.ml.text import export
+
+    calls = {"fast": [], "slow": [], "reference": []}
+    vectors = lambda texts: np.tile(np.eye(1, 4, dtype=np.float32), (len(texts), 1))  # noqa: E731
+
+    def backend(name: str, seconds_per_text: float):
+        def run(texts):
+            calls[name].append(len(texts))
+            time.sleep(seconds_per_text * len(texts))
+            return vectors(texts)
+        return run
+
+    texts = [f"text {i}" for i in range(40)]
+    runs = {"torch_fp32": backend("reference", 0.002), "onnx_int8": backend("fast", 0.001),
+            "torch_bf16": backend("slow", 0.01)}
+    timings = export.time_backends(runs, texts, screen_texts=4, screen_margin=2.0)
+    # Warm-up, screen, then every text; the slow one stops after its screen.
+    assert calls["fast"] == [export.WARMUP_TEXTS, 4, 40] and calls["slow"] == [export.WARMUP_TEXTS, 4]
+    assert timings["torch_bf16"].screened_out and timings["torch_bf16"].texts == 4
+    assert not timings["onnx_int8"].screened_out and timings["onnx_int8"].texts == 40
+    figures = export.summarise_calibration(timings, vectors(texts))
+    assert figures["backends"]["torch_bf16"]["passed"] and figures["backends"]["torch_bf16"]["screened_out"]
+    assert figures["chosen"] == "onnx_int8"
+    # A required backend is timed in full however slow: its vectors are needed on every text.
+    calls.update(slow=[])
+    timings = export.time_backends(runs, texts, screen_texts=4, required=("torch_fp32", "torch_bf16"))
+    assert calls["slow"] == [export.WARMUP_TEXTS, 4, 40] and not timings["torch_bf16"].screened_out
