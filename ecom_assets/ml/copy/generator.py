@@ -260,6 +260,10 @@ def export_decoder(model, path: Path, opset: int = 17) -> Path:
     return path
 
 
+# The share of a batch's rows done writing at which they leave the batch (generate_ids).
+DROP_DONE_ROWS_AT = 0.5
+
+
 @dataclass
 class Sampling:
     max_new_tokens: int = 48
@@ -276,21 +280,28 @@ def _next_tokens(logits: np.ndarray, seen: np.ndarray, s: Sampling, rng: np.rand
                  blocked: np.ndarray | None = None) -> np.ndarray:
     """One token per row from last-position logits (B, V); `seen` (B, V) marks the tokens
     each row has already written, `blocked` (B, V) the tokens it may never write."""
-    logits = logits.astype(np.float64, copy=True)
+    # float32 over the whole vocabulary (the masks and the top-k are O(B x V) per step);
+    # float64 only for the few candidates the draw reads.
+    logits = np.array(logits, dtype=np.float32)
     if blocked is not None:
-        logits = np.where(blocked, -np.inf, logits)
+        logits[blocked] = -np.inf
     if s.repetition_penalty != 1.0:  # CTRL-style (Keskar et al., 2019): push down tokens already written
-        penalised = np.where(logits > 0, logits / s.repetition_penalty, logits * s.repetition_penalty)
-        logits = np.where(seen, penalised, logits)
+        up, down = seen & (logits > 0), seen & (logits <= 0)
+        logits[up] /= s.repetition_penalty
+        logits[down] *= s.repetition_penalty
     if s.greedy:
         return logits.argmax(axis=1)
     logits /= max(s.temperature, 1e-6)
     candidates = None
     if 0 < s.top_k < logits.shape[1]:
-        # The k best tokens of each row (a partition, not a sort of the whole vocabulary),
+        import torch
+
+        # The k best tokens of each row (torch's top-k: a partial selection, not a sort of
+        # the whole vocabulary, and several times faster than numpy's argpartition here),
         # kept in token order so that the draw below picks what a full-vocabulary draw would.
-        candidates = np.sort(np.argpartition(-logits, s.top_k - 1, axis=1)[:, :s.top_k], axis=1)
+        candidates = np.sort(torch.topk(torch.from_numpy(logits), s.top_k, dim=1, sorted=False).indices.numpy(), axis=1)
         logits = np.take_along_axis(logits, candidates, axis=1)
+    logits = logits.astype(np.float64)
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     if s.top_p < 1.0:
@@ -340,8 +351,12 @@ class OnnxDecoder:
             ids[r, width - len(e):], mask[r, width - len(e):] = e, 1
         rng = np.random.default_rng(sampling.seed)
         generated: list[list[int]] = [[] for _ in range(batch)]
-        seen = None
-        done = np.zeros(batch, dtype=bool)
+        seen = mask_blocked = None
+        # The batch's rows (their index in `encoded`) and which of them wrote end-of-text.
+        # Once half the rows are done they leave the batch with their cache, so later steps
+        # compute only the rows still writing (halving at most log2(B) times: each drop
+        # copies the cache, which costs more than a step does when only a few rows finish).
+        rows, done = np.arange(batch), np.zeros(batch, dtype=bool)
         past = [np.zeros((batch, self.n_head, 0, self.head_dim), dtype=np.float32) for _ in range(2 * self.n_layer)]
         step_ids, full_ids = ids, ids
         for _ in range(sampling.max_new_tokens):
@@ -349,7 +364,8 @@ class OnnxDecoder:
             if use_cache:
                 feeds = {"input_ids": step_ids, "attention_mask": mask, "position_ids": positions[:, -step_ids.shape[1]:]}
             else:  # recompute the whole sequence every step (the no-cache reference)
-                past = [np.zeros((batch, self.n_head, 0, self.head_dim), dtype=np.float32) for _ in range(2 * self.n_layer)]
+                past = [np.zeros((len(rows), self.n_head, 0, self.head_dim), dtype=np.float32)
+                        for _ in range(2 * self.n_layer)]
                 feeds = {"input_ids": full_ids, "attention_mask": mask, "position_ids": positions}
             feeds.update({f"past_{kind}_{i}": past[2 * i + j] for i in range(self.n_layer)
                           for j, kind in enumerate(("key", "value"))})
@@ -360,21 +376,24 @@ class OnnxDecoder:
                     mask_blocked = np.zeros_like(seen)
                     for r, ids_r in enumerate(blocked):
                         mask_blocked[r, np.asarray(list(ids_r), dtype=np.int64)] = True
-                else:
-                    mask_blocked = None
             nxt = _next_tokens(logits[:, -1], seen, sampling, rng, mask_blocked)
-            seen[np.arange(batch), nxt] = True
+            seen[np.arange(len(rows)), nxt] = True
             nxt = np.where(done, tok.pad_token_id, nxt)
-            for r in np.flatnonzero(~done):
-                if nxt[r] == tok.eos_token_id and sampling.stop_at_eos:
-                    done[r] = True
-                else:
-                    generated[r].append(int(nxt[r]))
+            finished = ~done & (nxt == tok.eos_token_id) if sampling.stop_at_eos else np.zeros_like(done)
+            writing = ~done & ~finished
+            for r, token in zip(rows[writing], nxt[writing]):
+                generated[r].append(int(token))
+            done |= finished
             if done.all():
                 break
+            if done.sum() >= DROP_DONE_ROWS_AT * len(rows):
+                keep = ~done
+                rows, done, nxt, mask, full_ids, seen = rows[keep], done[keep], nxt[keep], mask[keep], full_ids[keep], seen[keep]
+                past = [p[keep] for p in past]
+                mask_blocked = mask_blocked[keep] if mask_blocked is not None else None
             step_ids = nxt[:, None].astype(np.int64)
             full_ids = np.concatenate([full_ids, step_ids], axis=1)
-            mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
+            mask = np.concatenate([mask, np.ones((len(rows), 1), dtype=np.int64)], axis=1)
         return generated
 
 
