@@ -206,7 +206,10 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     if instance is not None:
         wait_for_pool(instance, "warehouse", log)
     selection = retrain_on_drift_or_growth.asset_selection
-    run_config = _run_config(defs.resolve_asset_graph(), selection, op_config, "WARNING")
+    # The sensor's own op config (the encoder's warm start) under the demo's budgets.
+    requested = {op: cfg["config"] for op, cfg in (request.run_config or {}).get("ops", {}).items()}
+    merged = {op: {**requested.get(op, {}), **(op_config or {}).get(op, {})} for op in {*requested, *(op_config or {})}}
+    run_config = _run_config(defs.resolve_asset_graph(), selection, merged, "WARNING")
     # Not quiet (--verbose): the terminal, as before the budgets existed.
     with _stage_output(warehouse.resolved_path.parent / "logs" / "retraining.log", "retraining", quiet,
                        "WARNING" if quiet else "DEBUG"):

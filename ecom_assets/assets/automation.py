@@ -69,6 +69,7 @@ FOLLOW_MODELS = (AutomationCondition.any_deps_updated().allow(MODEL_CHAIN) & ~Au
                  ).with_label("a model it uses was updated")
 
 
+RETRAIN_RUN_CONFIG = {"ops": {"ml__product_text_encoder": {"config": {"warm_start": True}}}}
 RECOMMENDER_KEYS = {AssetKey(["ml", "recommender"]), AssetKey(["ml", "recommendation_metrics"])}
 
 
@@ -141,7 +142,8 @@ def retrain_on_drift_or_growth(context: SensorEvaluationContext, warehouse: Ware
         retrain, why = retrain_decision(con, RETRAIN_MIN_NEW_EVENTS, drift_handled_for=cutoff if done else None)
     if not retrain:
         return SkipReason(why)
-    return RunRequest(run_key=f"retrain-{datetime.now(timezone.utc):%Y%m%dT%H%M}",
+    # A retraining continues from the serving encoder (its vocabulary extension included).
+    return RunRequest(run_key=f"retrain-{datetime.now(timezone.utc):%Y%m%dT%H%M}", run_config=RETRAIN_RUN_CONFIG,
                       tags={RETRAIN_TAG: "true", CUTOFF_TAG: cutoff, "ecom/reason": why[:200]})
 
 

@@ -12,6 +12,7 @@
 """
 
 
+import json
 import time
 from typing import Literal
 
@@ -54,6 +55,7 @@ from ecom_assets.warehouse import table_exists
 GROUP = "text"
 POOL = "warehouse"
 MODEL_NAME = "product_text_encoder"
+PACKAGED_BASE = "packaged all-MiniLM-L6-v2"
 GATE_METRIC = "NDCG@10"
 ENCODER_KEY = AssetKey(["ml", "product_text_encoder"])
 ONNX_KEY = AssetKey(["ml", "product_text_encoder_onnx"])
@@ -105,6 +107,11 @@ class TextEncoderConfig(Config):
     weight (the paper's recipe, for a GPU)."""
     distill_learning_rate: float = 1e-3
     """1e-3 suits new_tokens; all wants ~5e-5."""
+    warm_start: bool = False
+    """Start from the champion's checkpoint rather than base_model, where the champion was trained from the same
+    base model, language and max length: its vocabulary extension and distillation carry over, and only the
+    characters it lacks are added and distilled. The retrain sensor's runs set it (a retraining after drift
+    continues from what serves); the model card records the version it started from."""
 
 
 class EmbeddingConfig(Config):
@@ -127,10 +134,14 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     from ecom_assets.ml.text.finetune import FinetuneConfig, finetune_on_shop, validation_ndcg
     from ecom_assets.ml.text.product_text import product_texts
 
+    start = _warm_start_champion(warehouse, config) if config.warm_start else None
     try:  # a wrong base path fails here, before any data is read
-        encoder = TorchEncoder.load(config.base_model or None, max_length=config.max_length)
+        encoder = TorchEncoder.load(str(verified_artifact(start)) if start else config.base_model or None,
+                                    max_length=config.max_length)
     except EncoderLoadError as exc:
         raise Failure(str(exc)) from exc
+    if start:
+        context.log.info(f"warm start from the champion {start['version']}")
     catalogue = read_catalogue(warehouse)
     events, cutoff, users = read_history(warehouse)
     items = pd.Index(catalogue["item_id"])
@@ -167,8 +178,9 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
     gain = result.best_ndcg / result.zero_shot_ndcg - 1 if result.zero_shot_ndcg > 0 else 0.0
     metrics = {GATE_METRIC: result.best_ndcg, "zero_shot_validation_ndcg_10": result.zero_shot_ndcg,
                "relative_gain": gain, "validation_users": int(len(valid.targets)), "best_epoch": result.best_epoch}
-    params = {**config.model_dump(), "base_model": config.base_model or "packaged all-MiniLM-L6-v2",
-              "test_cutoff": str(cutoff), "train_until": str(valid_start)}
+    params = {**config.model_dump(), "base_model": config.base_model or PACKAGED_BASE,
+              "test_cutoff": str(cutoff), "train_until": str(valid_start),
+              "started_from": start["version"] if start else "base model"}
     card = new.card(
         params=params, metrics=metrics, sha256=manifest_sha,
         data={"items": len(items), "pairs": result.pairs, "examples": result.examples,
@@ -180,7 +192,8 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
                   "pairs_per_second": round(result.pairs_per_second, 1), "history": result.history},
         details={"base_model": config.base_model or default_base_model(), "language": config.language,
                  "max_length": config.max_length, "files": weights},
-        summary=[f"base model `{config.base_model or 'packaged all-MiniLM-L6-v2'}`; text language {config.language}; "
+        summary=[f"base model `{config.base_model or PACKAGED_BASE}`"
+                 + (f", warm-started from {start['version']}" if start else "") + f"; text language {config.language}; "
                  f"max length {config.max_length} tokens",
                  f"{result.examples:,} {config.objective} examples ({result.pairs:,} distinct item pairs taken together) "
                  f"before {valid_start}; {unknown_share:.1%} unknown tokens",
@@ -205,8 +218,21 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
         "zero_shot_validation_ndcg_10": round(result.zero_shot_ndcg, 4),
         "validation_ndcg_10": round(result.best_ndcg, 4), "relative_gain": round(gain, 4),
         "train_seconds": round(result.seconds, 1), "pairs_per_second": round(result.pairs_per_second, 1),
-        "device": result.device, "model_card": MetadataValue.md(card.markdown()),
+        "device": result.device, "started_from": start["version"] if start else "base model",
+        "model_card": MetadataValue.md(card.markdown()),
     })
+
+
+def _warm_start_champion(warehouse: WarehouseResource, config: TextEncoderConfig) -> dict | None:
+    """The champion to continue from, when it was trained from this config's base model,
+    language and max length (another base or tokenisation would not be a continuation)."""
+    champ = current_champion(warehouse, MODEL_NAME)
+    if champ is None:
+        return None
+    params = champ["params"] if isinstance(champ["params"], dict) else json.loads(champ["params"] or "{}")
+    same = (params.get("base_model") == (config.base_model or PACKAGED_BASE) and params.get("language") == config.language
+            and params.get("max_length") == config.max_length and params.get("head_hidden", 0) == config.head_hidden)
+    return champ if same else None
 
 
 @asset(key=ONNX_KEY, deps=[ENCODER_KEY, *CATALOGUE_DEPS], group_name=GROUP, kinds={"onnx"}, pool=POOL,

@@ -81,6 +81,8 @@ def test_the_retrain_sensor_reacts_to_drift_after_training_and_never_runs_twice(
     request = evaluate()
     assert isinstance(request, RunRequest) and request.tags[RETRAIN_TAG] == "true" and request.tags[CUTOFF_TAG]
     assert "drift since the last training: events (80% of columns)" in request.tags["ecom/reason"]
+    assert request.run_config["ops"]["ml__product_text_encoder"]["config"] == {"warm_start": True}, \
+        "a retraining continues from the serving encoder"
     running = DagsterRun(job_name="__ASSET_JOB", run_id="a" * 36, status=DagsterRunStatus.STARTED, tags=request.tags)
     instance.add_run(running)
     busy = evaluate()

@@ -164,6 +164,27 @@ def test_a_chinese_catalogue_on_the_english_encoder_gets_the_missing_characters(
     assert TorchEncoder.load(str(folder)).unknown_token_share(titles) == 0.0, "the saved checkpoint keeps its vocabulary"
 
 
+def test_a_warm_start_continues_from_the_champion_and_keeps_its_vocabulary(built, tmp_path):
+    """The retrain sensor's runs warm-start: the champion's checkpoint (its added characters
+    included) is fine-tuned again, nothing is distilled twice; a champion of another
+    tokenisation is no starting point."""
+    res = _copy_warehouse(built, tmp_path)
+    champion = _champion(res)
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(text_assets[0]), resources=res,
+                         run_config={"ops": {ENCODER_OP: {"config": {"warm_start": True, "epochs": 2}}}})
+    assert result.success
+    md = result.asset_materializations_for_node(ENCODER_OP)[0].metadata
+    assert md["started_from"].value == champion["version"]
+    assert md["distillation"].value == {}, "the champion already reads every character of the catalogue"
+    newest = query(res, "SELECT params FROM ml.model_registry WHERE name = 'product_text_encoder' "
+                        "ORDER BY created_at DESC LIMIT 1")["params"][0]
+    assert json.loads(newest)["started_from"] == champion["version"]
+    other = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=AssetSelection.assets(text_assets[0]), resources=res,
+                        run_config={"ops": {ENCODER_OP: {"config": {"warm_start": True, "epochs": 1, "max_length": 32,
+                                                                    "distill_seconds": 0}}}})
+    assert other.asset_materializations_for_node(ENCODER_OP)[0].metadata["started_from"].value == "base model"
+
+
 def test_a_champion_changed_after_its_gate_is_not_served(built, tmp_path):
     """Checkpoint, tokenizer and ONNX export are verified against the registry before a load."""
     from dagster import Failure
