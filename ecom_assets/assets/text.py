@@ -12,7 +12,6 @@
 """
 
 
-import json
 import time
 from typing import Literal
 
@@ -140,8 +139,9 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
                                     max_length=config.max_length)
     except EncoderLoadError as exc:
         raise Failure(str(exc)) from exc
+    started_from = start["version"] if start else "base model"
     if start:
-        context.log.info(f"warm start from the champion {start['version']}")
+        context.log.info(f"warm start from the champion {started_from}")
     catalogue = read_catalogue(warehouse)
     events, cutoff, users = read_history(warehouse)
     items = pd.Index(catalogue["item_id"])
@@ -180,7 +180,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
                "relative_gain": gain, "validation_users": int(len(valid.targets)), "best_epoch": result.best_epoch}
     params = {**config.model_dump(), "base_model": config.base_model or PACKAGED_BASE,
               "test_cutoff": str(cutoff), "train_until": str(valid_start),
-              "started_from": start["version"] if start else "base model"}
+              "started_from": started_from}
     card = new.card(
         params=params, metrics=metrics, sha256=manifest_sha,
         data={"items": len(items), "pairs": result.pairs, "examples": result.examples,
@@ -193,7 +193,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
         details={"base_model": config.base_model or default_base_model(), "language": config.language,
                  "max_length": config.max_length, "files": weights},
         summary=[f"base model `{config.base_model or PACKAGED_BASE}`"
-                 + (f", warm-started from {start['version']}" if start else "") + f"; text language {config.language}; "
+                 + (f", warm-started from {started_from}" if start else "") + f"; text language {config.language}; "
                  f"max length {config.max_length} tokens",
                  f"{result.examples:,} {config.objective} examples ({result.pairs:,} distinct item pairs taken together) "
                  f"before {valid_start}; {unknown_share:.1%} unknown tokens",
@@ -218,7 +218,7 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
         "zero_shot_validation_ndcg_10": round(result.zero_shot_ndcg, 4),
         "validation_ndcg_10": round(result.best_ndcg, 4), "relative_gain": round(gain, 4),
         "train_seconds": round(result.seconds, 1), "pairs_per_second": round(result.pairs_per_second, 1),
-        "device": result.device, "started_from": start["version"] if start else "base model",
+        "device": result.device, "started_from": started_from,
         "model_card": MetadataValue.md(card.markdown()),
     })
 
@@ -229,7 +229,7 @@ def _warm_start_champion(warehouse: WarehouseResource, config: TextEncoderConfig
     champ = current_champion(warehouse, MODEL_NAME)
     if champ is None:
         return None
-    params = champ["params"] if isinstance(champ["params"], dict) else json.loads(champ["params"] or "{}")
+    params = champ["params"]  # decoded by the registry
     same = (params.get("base_model") == (config.base_model or PACKAGED_BASE) and params.get("language") == config.language
             and params.get("max_length") == config.max_length and params.get("head_hidden", 0) == config.head_hidden)
     return champ if same else None

@@ -84,7 +84,7 @@ def export_encoder(folder: Path, version: str, probe_texts: list[str], max_lengt
     result = ExportResult(fp32, int8, max_abs_diff(reference, vectors["onnx_fp32"]),
                           row_cosines(vectors["onnx_fp32"], vectors["onnx_int8"]), len(probe))
     if timings is not None:
-        result.calibration = summarise_calibration(timings, reference, len(probe))
+        result.calibration = summarise_calibration(timings, reference)
     result.record = publish_export(folder, onnx_dir, version, result.fp32_passed and result.int8_passed,
                                    max_abs_diff=result.max_abs_diff, int8_min_cosine=float(result.cosines.min()),
                                    int8_mean_cosine=float(result.cosines.mean()), probe_texts=len(probe),
