@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
 
 DEMO_STAGES = ("snapshots", "events", "inbox", "features", "text", "recommend", "copy", "service", "monitoring", "loop",
                "preview")
@@ -198,7 +198,7 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     # A fresh instance for the decision: the demo rebuilds the same shop (same cutoff), and a
     # retraining recorded by an earlier demo run must not count as this one's.
     request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
-                                                              resources={"warehouse": warehouse}))
+                                                              resources={"warehouse": warehouse}, definitions=defs))
     if not isinstance(request, RunRequest):
         log(f"  retrain sensor: skipped ({request.skip_message})")
         return False
@@ -206,7 +206,9 @@ def retrain_on_drift(resources: dict, instance: DagsterInstance | None, log: Cal
     t0 = time.perf_counter()
     if instance is not None:
         wait_for_pool(instance, "warehouse", log)
-    selection = retrain_on_drift_or_growth.asset_selection
+    # What the daemon would launch: the models that learn from what drifted, and their downstream.
+    selection = (AssetSelection.assets(*request.asset_selection) if request.asset_selection
+                 else retrain_on_drift_or_growth.asset_selection)
     # The sensor's own op config (the encoder's warm start) under the demo's budgets.
     requested = {op: cfg["config"] for op, cfg in (request.run_config or {}).get("ops", {}).items()}
     merged = {op: {**requested.get(op, {}), **(op_config or {}).get(op, {})} for op in {*requested, *(op_config or {})}}

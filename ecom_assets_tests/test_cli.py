@@ -29,3 +29,17 @@ def test_the_manifest_is_parsed_again_only_when_a_project_file_or_dbt_changed(tm
     manifest.write_text(json.dumps({"metadata": {"dbt_version": "0.0.1"}}))
     os.utime(model, (manifest.stat().st_mtime - 10,) * 2)
     assert not cli.manifest_is_current(), "parsed by another dbt"
+
+
+def test_the_dbt_resource_knows_its_version_without_running_dbt():
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    from ecom_assets.dbt_project import DBT_PROJECT, dbt_executable, dbt_resource
+
+    told = dbt_resource()._cli_version
+    asked = DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())._cli_version  # runs dbt --version
+    assert told == asked
+    printed = subprocess.check_output([dbt_executable(), "--version"], text=True)
+    assert str(told) in printed

@@ -68,7 +68,8 @@ def test_the_retrain_sensor_reacts_to_drift_after_training_and_never_runs_twice(
     instance = DagsterInstance.ephemeral()
 
     def evaluate():
-        return retrain_on_drift_or_growth(build_sensor_context(instance=instance, resources={"warehouse": res["warehouse"]}))
+        return retrain_on_drift_or_growth(build_sensor_context(instance=instance, resources={"warehouse": res["warehouse"]},
+                                                               definitions=defs))
 
     quiet = evaluate()
     assert isinstance(quiet, SkipReason) and "no drift reported after the last training" in quiet.skip_message
@@ -81,6 +82,7 @@ def test_the_retrain_sensor_reacts_to_drift_after_training_and_never_runs_twice(
     request = evaluate()
     assert isinstance(request, RunRequest) and request.tags[RETRAIN_TAG] == "true" and request.tags[CUTOFF_TAG]
     assert "drift since the last training: events (80% of columns)" in request.tags["ecom/reason"]
+    assert request.asset_selection is None, "the events teach both behaviour models: the sensor's whole chain"
     assert request.run_config["ops"]["ml__product_text_encoder"]["config"] == {"warm_start": True}, \
         "a retraining continues from the serving encoder"
     running = DagsterRun(job_name="__ASSET_JOB", run_id="a" * 36, status=DagsterRunStatus.STARTED, tags=request.tags)
@@ -108,3 +110,49 @@ def test_a_retraining_run_holds_no_partitioned_asset():
     retrain = BEHAVIOUR_CHAIN.resolve(graph)
     assert retrain <= chain and AssetKey(["serving", "recommendations"]) in retrain
     assert AssetKey(["ml", "ad_copy_generator"]) not in retrain and AssetKey(["serving", "ad_copy"]) not in retrain
+
+
+def _insert_drift(path, report: str, minutes: int) -> None:
+    con = duckdb.connect(str(path))
+    later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(minutes=minutes)
+    con.register("_d", pd.DataFrame([{"report": report, "signal": "dataset", "method": "share", "score": 0.6,
+                                      "threshold": 0.5, "drifted": True, "window": "w", "created_at": later}]))
+    con.execute("INSERT INTO monitoring.drift_summary SELECT * FROM _d")
+    con.close()
+
+
+def test_drift_in_the_ranking_features_alone_retrains_the_recommender_not_the_text_encoder(built, tmp_path):
+    from dagster import AssetSelection
+
+    from ecom_assets.assets.automation import BEHAVIOUR_CHAIN
+
+    shutil.copy(built["warehouse"].resolved_path, tmp_path / "warehouse.duckdb")
+    res = make_resources(tmp_path)
+    _insert_drift(tmp_path / "warehouse.duckdb", "user_features", 1)
+    request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
+                                                              resources={"warehouse": res["warehouse"]}, definitions=defs))
+    assert isinstance(request, RunRequest)
+    assert "user_features (60% of columns) (retrains ml/recommender)" in request.tags["ecom/reason"]
+    selected = set(request.asset_selection)
+    graph = defs.resolve_asset_graph()
+    assert {AssetKey(["ml", "recommender"]), AssetKey(["ml", "recommendation_metrics"]),
+            AssetKey(["serving", "recommendations"])} <= selected
+    assert not selected & {ENCODER, ONNX, AssetKey(["ml", "item_embeddings"])}, "the encoder learns from events only"
+    assert selected <= BEHAVIOUR_CHAIN.resolve(graph), "a subset of what the sensor may request"
+    assert request.run_config in (None, {}), "no encoder in the run: no warm-start config for it"
+    # The request is launchable as is: the recommender's multi-asset whole, nothing partitioned.
+    assert AssetSelection.assets(*selected).resolve(graph) == selected
+    assert all(graph.get(k).partitions_def is None for k in selected)
+    # Drift the encoder's own space shows too widens the run to the whole chain.
+    _insert_drift(tmp_path / "warehouse.duckdb", "engaged_item_embeddings", 2)
+    both = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
+                                                           resources={"warehouse": res["warehouse"]}, definitions=defs))
+    assert both.asset_selection is None and ENCODER.to_user_string() in both.tags["ecom/reason"]
+
+
+def test_every_behaviour_report_retrains_some_model():
+    from ecom_assets.assets.automation import LEARNS_FROM, TRAINED_ON_BEHAVIOUR
+    from ecom_assets.assets.monitoring import BEHAVIOUR_REPORTS
+
+    assert set(LEARNS_FROM) == set(TRAINED_ON_BEHAVIOUR)
+    assert set().union(*LEARNS_FROM.values()) == set(BEHAVIOUR_REPORTS)

@@ -87,8 +87,9 @@ def test_a_drifted_week_fails_the_drift_checks_and_retrains_through_the_gates(tm
     assert len(list((tmp_path / "reports").glob("events_drift_*.html"))) == 2  # the baseline's and the new week's
 
     request = retrain_on_drift_or_growth(build_sensor_context(instance=DagsterInstance.ephemeral(),
-                                                              resources={"warehouse": res["warehouse"]}))
+                                                              resources={"warehouse": res["warehouse"]}, definitions=defs))
     assert isinstance(request, RunRequest) and "drift since the last training: events" in request.tags["ecom/reason"]
+    assert request.asset_selection is None, "the events teach both models: the sensor's whole chain"
     selection = retrain_on_drift_or_growth.asset_selection
     graph = defs.resolve_asset_graph()
     ops = {graph.get(k).assets_def.op.name for k in selection.resolve(graph)}

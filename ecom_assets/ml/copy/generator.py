@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -319,12 +318,9 @@ def _next_tokens(logits: np.ndarray, seen: np.ndarray, s: Sampling, rng: np.rand
 
 class OnnxDecoder:
     def __init__(self, path: Path, tokenizer, n_layer: int, n_head: int, head_dim: int, threads: int | None = None):
-        import onnxruntime as ort
+        from ecom_assets.ml.common.onnx_session import cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.tokenizer, self.n_layer, self.n_head, self.head_dim = tokenizer, n_layer, n_head, head_dim
 
     @classmethod

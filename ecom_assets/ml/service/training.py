@@ -119,6 +119,14 @@ def train_responder(encoder, pairs: pd.DataFrame, answers: pd.DataFrame, valid_s
     def dense_valid(enc) -> np.ndarray:
         return DenseRetriever(enc).build(texts, languages, bank).scores(valid_q, valid_lang)
 
+    # The fine-tune's validation scores, one per evaluation in its history's order: the
+    # weights it keeps are those of its best evaluation, whose scores need no second pass.
+    evaluations: list[np.ndarray] = []
+
+    def tune_mrr(enc) -> float:
+        evaluations.append(dense_valid(enc))
+        return retrieval_metrics(evaluations[-1], relevant_valid)["MRR"]
+
     tune = None
     if len(fit) and settings.tune.max_seconds > 0:
         text_of = {(a, lang): t for a, lang, t in zip(answers["answer_id"], answers["language"], answers["answer"])}
@@ -129,10 +137,10 @@ def train_responder(encoder, pairs: pd.DataFrame, answers: pd.DataFrame, valid_s
         picked = lexical_hard_negatives(np.where(np.isfinite(lexical_fit), lexical_fit, 0.0), relevant_fit.argmax(axis=1),
                                         keys, settings.hard_pool, np.random.default_rng(settings.seed))
         negatives = [texts[j] if j >= 0 else None for j in picked]
-        tune = finetune_pairs(encoder, fit["question"].tolist(), fit_answers,
-                              lambda enc: retrieval_metrics(dense_valid(enc), relevant_valid)["MRR"], settings.tune,
+        tune = finetune_pairs(encoder, fit["question"].tolist(), fit_answers, tune_mrr, settings.tune,
                               negatives=negatives, log=log)
-    dense = dense_valid(encoder)
+    steps = [h["step"] for h in tune.history] if tune is not None else []
+    dense = evaluations[steps.index(tune.best_step)] if len(steps) == len(evaluations) and steps else dense_valid(encoder)
     classifier_c, classifier_valid, classifier_mrr = None, None, None
     for c in settings.classifier_strengths:
         model = classifier_for(bank, languages, c)

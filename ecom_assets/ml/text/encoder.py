@@ -10,7 +10,6 @@ checkpoint folder (or hub id, where a hub is reachable) can replace it.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,12 +206,9 @@ class OnnxEncoder:
     """The exported encoder on onnxruntime (CPU), fed by the same tokenizer."""
 
     def __init__(self, path: Path, tokenizer, max_length: int = 64, threads: int | None = None):
-        import onnxruntime as ort
+        from ecom_assets.ml.common.onnx_session import cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.tokenizer, self.max_length = tokenizer, max_length
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:

@@ -36,8 +36,12 @@ def test_pair_fine_tuning_keeps_the_best_validation_weights():
     valid_q, valid_a = questions[:6], answers[:6]
     relevant = np.eye(6, dtype=bool)
 
+    calls = []
+
     def mrr(enc):
-        return retrieval_metrics(DenseRetriever(enc).build(valid_a, ["en"] * 6).scores(valid_q, ["en"] * 6), relevant)["MRR"]
+        calls.append(retrieval_metrics(DenseRetriever(enc).build(valid_a, ["en"] * 6).scores(valid_q, ["en"] * 6),
+                                       relevant)["MRR"])
+        return calls[-1]
 
     negatives = [answers[(i + 1) % 6] for i in range(len(questions))]
     result = finetune_pairs(encoder, questions, answers, mrr,
@@ -46,4 +50,8 @@ def test_pair_fine_tuning_keeps_the_best_validation_weights():
     assert result.best >= result.zero_shot and result.steps >= 4
     assert mrr(encoder) == result.best, "the kept weights are the best validation step's"
     assert result.history[0]["step"] == 0 and len(result.history) >= 2
+    # One history entry per evaluation, in order: train_responder reuses the best one's scores.
+    assert [round(c, 5) for c in calls[:-1]] == [h["validation_mrr"] for h in result.history]
+    best_index = [h["step"] for h in result.history].index(result.best_step)
+    assert calls[best_index] == result.best
     assert all(p.requires_grad for p in encoder.encoder.parameters()), "the frozen embeddings are thawed again"
