@@ -12,6 +12,7 @@
 """
 
 
+import copy
 import time
 from typing import Literal
 
@@ -156,8 +157,12 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
         chinese = product_texts(catalogue[catalogue["title_zh"].notna()], "zh") if config.language != "zh" else texts
         # The catalogue's own translations: each product with both titles, read in each language.
         both = catalogue.dropna(subset=["title_en", "title_zh"])
+        # The teacher is the base model. Started from it, the encoder is that model until the
+        # extension changes it: a copy now saves loading it again (~2 s on 2 cores).
+        untouched = None if start else copy.deepcopy(encoder)
         adapted = make_bilingual(
-            encoder, lambda: TorchEncoder.load(config.base_model or None, max_length=config.max_length), texts, chinese,
+            encoder, (lambda: untouched) if untouched is not None
+            else (lambda: TorchEncoder.load(config.base_model or None, max_length=config.max_length)), texts, chinese,
             list(zip(product_texts(both, "en"), product_texts(both, "zh"))), config.vocabulary_ridge,
             DistillConfig(train=config.distill_train, max_seconds=config.distill_seconds,
                           learning_rate=config.distill_learning_rate, seed=config.seed, device=config.device),

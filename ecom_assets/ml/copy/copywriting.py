@@ -381,7 +381,13 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
                 blocked += [banned] * variants
     texts = _decode_all(decoder, sampling, [j[5] for j in jobs], batch_size, sampling.seed, log, blocked,
                         runner or LocalRunner(), decoder_files)
-    rows = [_candidate(job, generated, templates, vocabulary) for job, generated in zip(jobs, texts)]
+    # One product's facts serve all its candidates in a language (segments x variants of them).
+    facts_of: dict[tuple, dict] = {}
+    for row, language, *_ in jobs:
+        if (row["item_id"], language) not in facts_of:
+            facts_of[(row["item_id"], language)] = review_facts(row, language, vocabulary)
+    rows = [_candidate(job, generated, templates, vocabulary, facts_of[(job[0]["item_id"], job[1])])
+            for job, generated in zip(jobs, texts)]
     for attempt in range(1, redraws + 1):
         repeats = _repeats(rows)
         if not repeats:
@@ -389,7 +395,7 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
         redrawn = _decode(decoder, sampling, [jobs[i][5] for i in repeats], batch_size, sampling.seed + 7919 * attempt,
                           log=lambda _: None, blocked=[blocked[i] for i in repeats])
         for i, generated in zip(list(repeats), redrawn):
-            rows[i] = _candidate(jobs[i], generated, templates, vocabulary)
+            rows[i] = _candidate(jobs[i], generated, templates, vocabulary, facts_of[(jobs[i][0]["item_id"], jobs[i][1])])
     for i, first in _repeats(rows).items():
         rows[i] = {**rows[i], "passed": False, "score": 0.0, "facts_stated": [],
                    "reasons": [f"duplicate: the same text as variant {first} of this product, segment and language"]}
@@ -411,9 +417,8 @@ def _repeats(rows: list[dict]) -> dict[int, int]:
     return out
 
 
-def _candidate(job, generated: str, templates: list[dict], vocabulary: AttributeVocabulary) -> dict:
+def _candidate(job, generated: str, templates: list[dict], vocabulary: AttributeVocabulary, facts: dict) -> dict:
     row, language, segment, seg_interests, variant, _ = job
-    facts = review_facts(row, language, vocabulary)
     options = [t for t in templates if t["language"] == language] or [{"template_id": "plain", "text": "{copy}",
                                                                           "channel": "feed", "language": language}]
     # Templates whose slots this product can fill (a discount line only for products on sale);
