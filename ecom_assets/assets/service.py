@@ -162,8 +162,10 @@ def support_encoder(context: AssetExecutionContext, config: SupportEncoderConfig
                   "seconds": round(tune.seconds, 1) if tune else 0.0, "history": tune.history if tune else []},
         details={"weights": trained.weights, "classifier_c": trained.classifier_c,
                  "reranker": trained.validation["rerank_trace"], "threshold": trained.threshold, "fusion": trained.fusion_trace},
-        summary=[f"base model `{config.base_model or 'packaged all-MiniLM-L6-v2'}`, fine-tuned on "
-                 f"{trained.validation['fit_pairs']:,} answered tickets before {valid_start:%Y-%m-%d}",
+        summary=[f"base model `{config.base_model or 'packaged all-MiniLM-L6-v2'}`, "
+                 + (f"fine-tuned on {trained.validation['fit_pairs']:,} answered tickets before {valid_start:%Y-%m-%d} "
+                    f"({tune.steps} steps)" if tune else "not fine-tuned (no time budget or no answered ticket before "
+                    f"{valid_start:%Y-%m-%d}); the answered tickets serve as the question bank"),
                  f"validation MRR {trained.validation['MRR']:.4f} (encoder {trained.validation['dense_MRR']:.4f}, BM25 "
                  f"{trained.validation['lexical_MRR']:.4f}, question classifier {trained.validation['classifier_MRR']}; "
                  f"weights by language {trained.weights})",
