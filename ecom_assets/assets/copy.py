@@ -329,22 +329,19 @@ def ad_copy(context: AssetExecutionContext, config: AdCopyConfig, warehouse: War
                          "personal data, no colour, material, pattern, style or fit it does not have (a 100% pass rate); "
                          "and no product, segment and language publishes the same line twice.")
 def published_copy_passes_fact_check(warehouse: WarehouseResource) -> AssetCheckResult:
-    from ecom_assets.ml.copy.copywriting import attribute_vocabulary, review_facts
+    from ecom_assets.ml.copy.copywriting import FactsByProduct, attribute_vocabulary
     from ecom_assets.ml.copy.review import published_line_problems
 
     with warehouse.connect(read_only=True) as con:
         published = con.execute("SELECT item_id, segment, language, text FROM serving.ad_copy WHERE passed").df()
     products = _products(warehouse).set_index("item_id")
     vocabulary = attribute_vocabulary(_copy_examples(warehouse))
-    failures, facts_of = [], {}
+    failures, facts_of = [], FactsByProduct(vocabulary)
     for item, _, language, text in published.itertuples(index=False):
         if item not in products.index:
             failures.append({"item_id": item, "text": text, "problems": "product no longer in catalogue"})
             continue
-        if (item, language) not in facts_of:  # one product's lines share its facts in a language
-            facts_of[(item, language)] = review_facts({"item_id": item, **products.loc[item].to_dict()}, language,
-                                                      vocabulary)
-        facts = facts_of[(item, language)]
+        facts = facts_of({"item_id": item, **products.loc[item].to_dict()}, language)
         problems = published_line_problems(text, facts, language, vocabulary)
         if problems:
             failures.append({"item_id": item, "text": text, "problems": "; ".join(problems)})

@@ -159,10 +159,15 @@ def product_text_encoder(context: AssetExecutionContext, config: TextEncoderConf
         both = catalogue.dropna(subset=["title_en", "title_zh"])
         # The teacher is the base model. Started from it, the encoder is that model until the
         # extension changes it: a copy now saves loading it again (~2 s on 2 cores).
-        untouched = None if start else copy.deepcopy(encoder)
+        untouched = copy.deepcopy(encoder) if start is None and config.distill_seconds > 0 else None
+
+        def teacher() -> TorchEncoder:
+            if untouched is not None:
+                return untouched
+            return TorchEncoder.load(config.base_model or None, max_length=config.max_length)
+
         adapted = make_bilingual(
-            encoder, (lambda: untouched) if untouched is not None
-            else (lambda: TorchEncoder.load(config.base_model or None, max_length=config.max_length)), texts, chinese,
+            encoder, teacher, texts, chinese,
             list(zip(product_texts(both, "en"), product_texts(both, "zh"))), config.vocabulary_ridge,
             DistillConfig(train=config.distill_train, max_seconds=config.distill_seconds,
                           learning_rate=config.distill_learning_rate, seed=config.seed, device=config.device),

@@ -195,6 +195,20 @@ def review_facts(row: dict, language: str, vocabulary: AttributeVocabulary) -> d
             "attributes": attribute_map(parse_attributes(product_attributes(row, language, vocabulary)))}
 
 
+class FactsByProduct:
+    """`review_facts` once per product and language: every line written for a product in a
+    language (its segments x variants) is reviewed against the same facts."""
+
+    def __init__(self, vocabulary: AttributeVocabulary):
+        self.vocabulary, self._facts = vocabulary, {}
+
+    def __call__(self, row: dict, language: str) -> dict:
+        key = (row["item_id"], language)
+        if key not in self._facts:
+            self._facts[key] = review_facts(row, language, self.vocabulary)
+        return self._facts[key]
+
+
 def benefits_for(row: dict, language: str) -> list[str]:
     """Benefit phrases for the product: its sub-category's when it has its own (a tent is
     not a training aid), else its top category's, else ones that fit any product."""
@@ -381,13 +395,8 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
                 blocked += [banned] * variants
     texts = _decode_all(decoder, sampling, [j[5] for j in jobs], batch_size, sampling.seed, log, blocked,
                         runner or LocalRunner(), decoder_files)
-    # One product's facts serve all its candidates in a language (segments x variants of them).
-    facts_of: dict[tuple, dict] = {}
-    for row, language, *_ in jobs:
-        if (row["item_id"], language) not in facts_of:
-            facts_of[(row["item_id"], language)] = review_facts(row, language, vocabulary)
-    rows = [_candidate(job, generated, templates, vocabulary, facts_of[(job[0]["item_id"], job[1])])
-            for job, generated in zip(jobs, texts)]
+    facts = FactsByProduct(vocabulary)
+    rows = [_candidate(job, generated, templates, vocabulary, facts(job[0], job[1])) for job, generated in zip(jobs, texts)]
     for attempt in range(1, redraws + 1):
         repeats = _repeats(rows)
         if not repeats:
@@ -395,7 +404,7 @@ def write_copy(products: pd.DataFrame, interests: dict[str, list[str]], template
         redrawn = _decode(decoder, sampling, [jobs[i][5] for i in repeats], batch_size, sampling.seed + 7919 * attempt,
                           log=lambda _: None, blocked=[blocked[i] for i in repeats])
         for i, generated in zip(list(repeats), redrawn):
-            rows[i] = _candidate(jobs[i], generated, templates, vocabulary, facts_of[(jobs[i][0]["item_id"], jobs[i][1])])
+            rows[i] = _candidate(jobs[i], generated, templates, vocabulary, facts(jobs[i][0], jobs[i][1]))
     for i, first in _repeats(rows).items():
         rows[i] = {**rows[i], "passed": False, "score": 0.0, "facts_stated": [],
                    "reasons": [f"duplicate: the same text as variant {first} of this product, segment and language"]}

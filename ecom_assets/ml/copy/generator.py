@@ -220,9 +220,9 @@ def train_generator(train: tuple[list[str], list[str]], held_out: tuple[list[str
 
 class _FlatCacheGPT2(nn.Module):
     """(input_ids, attention_mask, position_ids, k0, v0, k1, v1, ...) -> (logits, k0', v0', ...), the
-    logits of the last position only (B, 1, V): decoding reads no other, and a prompt's every
-    position through the output layer (B x prompt x vocabulary floats) was most of the work
-    of each batch's first step."""
+    logits of the last position only (B, 1, V): decoding reads no other, and each batch's first
+    step would put every prompt position through the output layer (B x prompt x vocabulary
+    floats; 256 prompts of 80 tokens decoded in 0.73 s instead of 0.80 s on 2 cores)."""
 
     def __init__(self, model):
         super().__init__()
